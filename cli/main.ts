@@ -1,0 +1,21 @@
+import { Command } from "commander";
+import { registerStackCommands } from "./stack/stack-command.ts";
+import { registerTopicsCommands } from "./topics-command.ts";
+import { registerSchemasCommands } from "./schemas-command.ts";
+
+/** Builds the `baton` program; each command group registers itself from its own file. */
+export function buildProgram(): Command {
+  const program = new Command("baton")
+    .description("Baton: a Kafka-native orchestration layer for AI agents and MCP tools")
+    .showHelpAfterError("(run baton --help for usage)")
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .exitOverride((error) => {
+      process.exit(error.exitCode === 0 ? 0 : 2);
+    });
+  registerStackCommands(program);
+  registerTopicsCommands(program);
+  registerSchemasCommands(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,37 @@
+import { z } from "zod";
+import { BatonError } from "./errors.ts";
+
+/** Settings every Baton process shares: where Kafka, the registry and the trace backend are. */
+export const backboneConfigSchema = z.object({
+  KAFKA_BROKERS: z
+    .string()
+    .default("127.0.0.1:9092")
+    .transform((value) => value.split(",").map((broker) => broker.trim()))
+    .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, "expected host:port[,host:port…]")).min(1)),
+  KAFKA_CLIENT_ID: z.string().min(1).default("baton"),
+  SCHEMA_REGISTRY_URL: z.url().default("http://127.0.0.1:8081/apis/ccompat/v7"),
+  BATON_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  OTEL_TRACES_EXPORTER: z.enum(["zipkin", "otlp", "console", "none"]).default("zipkin"),
+  OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().default("http://127.0.0.1:9411/api/v2/spans"),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+});
+
+/** The parsed backbone settings. */
+export type BackboneConfig = z.output<typeof backboneConfigSchema>;
+
+/**
+ * Parses the environment once against a zod schema. A failure names every bad key in one error,
+ * so a misconfigured service stops at start saying all that is wrong, not the first thing.
+ */
+export function parseConfig<Schema extends z.ZodType>(
+  schema: Schema,
+  env: Record<string, string | undefined>,
+): z.output<Schema> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const keyOf = (issue: z.core.$ZodIssue): string => String(issue.path[0] ?? "(root)");
+  const problems = result.error.issues.map((issue) => `${keyOf(issue)}: ${issue.message}`);
+  throw new BatonError("CONFIG_INVALID", `invalid configuration:\n  ${problems.join("\n  ")}`, {
+    details: { keys: [...new Set(result.error.issues.map(keyOf))] },
+  });
+}

@@ -1,0 +1,171 @@
+import { ConfigResourceTypes, type Admin, type Kafka } from "kafkajs";
+import { BatonError } from "../errors.ts";
+import type { TopicSpec } from "../topics.ts";
+
+/** What applying one topic declaration did. */
+export type TopicApplyResult =
+  | { topic: string; action: "created"; partitions: number }
+  | { topic: string; action: "unchanged" }
+  | { topic: string; action: "updated"; changes: string[] }
+  | { topic: string; action: "refused"; reason: string };
+
+/** A consumer group as `describe` shows it. */
+export interface GroupDescription {
+  groupId: string;
+  state: string;
+  protocol: string;
+  members: Array<{ memberId: string; clientId: string; host: string }>;
+}
+
+/** Kafka administration Baton needs: topics as code, groups, offsets. */
+export class BatonAdmin {
+  private readonly admin: Admin;
+
+  private constructor(admin: Admin) {
+    this.admin = admin;
+  }
+
+  /** Connects an admin client. */
+  static async connect(kafka: Kafka): Promise<BatonAdmin> {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+    } catch (error) {
+      throw new BatonError("KAFKA_UNAVAILABLE", `admin cannot connect: ${(error as Error).message}`, { cause: error });
+    }
+    return new BatonAdmin(admin);
+  }
+
+  /** Names of the topics on the cluster (internal ones excluded). */
+  async listTopics(): Promise<string[]> {
+    return (await this.admin.listTopics()).filter((name) => !name.startsWith("__"));
+  }
+
+  /**
+   * Makes the cluster match the declared topics, idempotently: missing topics are created, a larger
+   * partition count is applied, changed configs are set, and a smaller partition count (which Kafka
+   * cannot do) is refused with the reason; nothing is silently ignored.
+   */
+  async applyTopics(specs: readonly TopicSpec[]): Promise<TopicApplyResult[]> {
+    const existing = new Set(await this.admin.listTopics());
+    const missing = specs.filter((spec) => !existing.has(spec.name));
+    const present = specs.filter((spec) => existing.has(spec.name));
+    const results: TopicApplyResult[] = [];
+
+    if (missing.length > 0) {
+      await this.admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((spec) => ({
+          topic: spec.name,
+          numPartitions: spec.partitions,
+          configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
+        })),
+      });
+      for (const spec of missing) results.push({ topic: spec.name, action: "created", partitions: spec.partitions });
+    }
+    if (present.length === 0) return results;
+
+    const metadata = await this.admin.fetchTopicMetadata({ topics: present.map((spec) => spec.name) });
+    const partitionCounts = new Map(metadata.topics.map((topic) => [topic.name, topic.partitions.length]));
+    const configs = await this.admin.describeConfigs({
+      includeSynonyms: false,
+      resources: present.map((spec) => ({
+        type: ConfigResourceTypes.TOPIC,
+        name: spec.name,
+        configNames: Object.keys(spec.config),
+      })),
+    });
+    const actual = new Map(
+      configs.resources.map((resource) => [
+        resource.resourceName,
+        new Map(resource.configEntries.map((entry) => [entry.configName, entry.configValue])),
+      ]),
+    );
+
+    for (const spec of present) {
+      const current = partitionCounts.get(spec.name) ?? 0;
+      if (current > spec.partitions) {
+        results.push({
+          topic: spec.name,
+          action: "refused",
+          reason: `has ${current} partitions, declared ${spec.partitions}: Kafka cannot remove partitions; raise the declaration to ${current} or recreate the topic`,
+        });
+        continue;
+      }
+      const changes: string[] = [];
+      if (current < spec.partitions) {
+        await this.admin.createPartitions({ topicPartitions: [{ topic: spec.name, count: spec.partitions }] });
+        changes.push(`partitions ${current} -> ${spec.partitions}`);
+      }
+      const actualConfig = actual.get(spec.name) ?? new Map<string, string>();
+      const differing = Object.entries(spec.config).filter(([name, value]) => actualConfig.get(name) !== value);
+      if (differing.length > 0) {
+        await this.admin.alterConfigs({
+          validateOnly: false,
+          resources: [
+            {
+              type: ConfigResourceTypes.TOPIC,
+              name: spec.name,
+              configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
+            },
+          ],
+        });
+        for (const [name, value] of differing) changes.push(`${name} ${actualConfig.get(name) ?? "(unset)"} -> ${value}`);
+      }
+      results.push(changes.length === 0 ? { topic: spec.name, action: "unchanged" } : { topic: spec.name, action: "updated", changes });
+    }
+    return results;
+  }
+
+  /** Partition count and topic-level configs of one topic. */
+  async describeTopic(topic: string, configNames: string[]): Promise<{ partitions: number; config: Record<string, string> }> {
+    const metadata = await this.admin.fetchTopicMetadata({ topics: [topic] });
+    const configs = await this.admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames }],
+    });
+    const config: Record<string, string> = {};
+    for (const entry of configs.resources[0]?.configEntries ?? []) config[entry.configName] = entry.configValue;
+    return { partitions: metadata.topics[0]?.partitions.length ?? 0, config };
+  }
+
+  /** Deletes topics (tests and `baton topics` clean-up). */
+  async deleteTopics(topics: string[]): Promise<void> {
+    if (topics.length > 0) await this.admin.deleteTopics({ topics });
+  }
+
+  /** A consumer group's state and members. */
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    const { groups } = await this.admin.describeGroups([groupId]);
+    const group = groups[0];
+    if (group === undefined) throw new BatonError("INVALID_INPUT", `no consumer group ${groupId}`);
+    return {
+      groupId: group.groupId,
+      state: group.state,
+      protocol: group.protocol,
+      members: group.members.map((member) => ({ memberId: member.memberId, clientId: member.clientId, host: member.clientHost })),
+    };
+  }
+
+  /** Committed offsets of a group on a topic, by partition. */
+  async groupOffsets(groupId: string, topic: string): Promise<Map<number, string>> {
+    const [entry] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((entry?.partitions ?? []).map((partition) => [partition.partition, partition.offset]));
+  }
+
+  /** Latest (high-water) offsets of a topic, by partition. */
+  async topicEndOffsets(topic: string): Promise<Map<number, string>> {
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((partition) => [partition.partition, partition.high]));
+  }
+
+  /** Moves a group's offsets on a topic to the earliest or latest message (the group must have no members). */
+  async resetGroupOffsets(groupId: string, topic: string, to: "earliest" | "latest"): Promise<void> {
+    await this.admin.resetOffsets({ groupId, topic, earliest: to === "earliest" });
+  }
+
+  /** Closes the connection. */
+  async disconnect(): Promise<void> {
+    await this.admin.disconnect();
+  }
+}

@@ -1,0 +1,172 @@
+import type { Kafka, Message, Producer, Transaction } from "kafkajs";
+import { context, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
+import type { AvroCodec } from "../schemas/codec.ts";
+import { injectTraceContext } from "../telemetry/propagation.ts";
+import { BatonError } from "../errors.ts";
+import type { TextHeaders } from "./headers.ts";
+import { messagingAttributes } from "./messaging-attributes.ts";
+
+/** A message to produce: the key as UTF-8 text, the value as a record of the topic's schema. */
+export interface OutgoingMessage {
+  topic: string;
+  key: string;
+  value: unknown;
+  headers?: TextHeaders;
+}
+
+/** A message whose value is already bytes (dead letters, redrives, tests of bad input). */
+export interface RawOutgoingMessage {
+  topic: string;
+  key: string | null;
+  value: Buffer | null;
+  headers?: TextHeaders;
+}
+
+/** Offsets a transaction commits for a consumer group, as the next offset to read. */
+export interface TransactionOffsets {
+  consumerGroupId: string;
+  offsets: Array<{ topic: string; partition: number; offset: string }>;
+}
+
+/** Options for {@link BatonProducer.connect}. */
+export interface ProducerOptions {
+  kafka: Kafka;
+  codec: AvroCodec;
+  tracer: Tracer;
+  /** Makes the producer transactional (implies idempotence); one id per producing instance. */
+  transactionalId?: string;
+}
+
+/** Sends within one Kafka transaction; see {@link BatonProducer.transaction}. */
+export interface ProducerTransaction {
+  send(messages: OutgoingMessage[]): Promise<void>;
+  sendRaw(messages: RawOutgoingMessage[]): Promise<void>;
+  commitOffsets(offsets: TransactionOffsets): Promise<void>;
+}
+
+/**
+ * Baton's producer: Avro values through the registry, the key as UTF-8, W3C trace context in headers,
+ * a PRODUCER span per message, idempotence always on.
+ */
+export class BatonProducer {
+  private readonly producer: Producer;
+  private readonly codec: AvroCodec;
+  private readonly tracer: Tracer;
+  private readonly transactional: boolean;
+
+  private constructor(producer: Producer, options: ProducerOptions) {
+    this.producer = producer;
+    this.codec = options.codec;
+    this.tracer = options.tracer;
+    this.transactional = options.transactionalId !== undefined;
+  }
+
+  /** Connects an idempotent (and, with a transactionalId, transactional) producer. */
+  static async connect(options: ProducerOptions): Promise<BatonProducer> {
+    const producer = options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: options.transactionalId === undefined ? 5 : 1,
+      allowAutoTopicCreation: false,
+      ...(options.transactionalId === undefined ? {} : { transactionalId: options.transactionalId }),
+    });
+    try {
+      await producer.connect();
+    } catch (error) {
+      throw new BatonError("KAFKA_UNAVAILABLE", `producer cannot connect: ${(error as Error).message}`, { cause: error });
+    }
+    return new BatonProducer(producer, options);
+  }
+
+  private async encodeAll(messages: OutgoingMessage[]): Promise<RawOutgoingMessage[]> {
+    return Promise.all(
+      messages.map(async (message) => ({
+        topic: message.topic,
+        key: message.key,
+        value: await this.codec.encode(message.topic, message.value),
+        headers: message.headers ?? {},
+      })),
+    );
+  }
+
+  private async sendWith(sender: Producer | Transaction, messages: RawOutgoingMessage[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    const spans = messages.map((message) => {
+      const span = this.tracer.startSpan(`send ${message.topic}`, {
+        kind: SpanKind.PRODUCER,
+        attributes: messagingAttributes({ operation: "send", topic: message.topic, key: message.key }),
+      });
+      const headers = { ...message.headers, ...injectTraceContext(trace.setSpan(context.active(), span)) };
+      const list = byTopic.get(message.topic) ?? [];
+      list.push({ key: message.key, value: message.value, headers });
+      byTopic.set(message.topic, list);
+      return span;
+    });
+    try {
+      await sender.sendBatch({
+        topicMessages: [...byTopic].map(([topic, topicMessages]) => ({ topic, messages: topicMessages })),
+      });
+    } catch (error) {
+      for (const span of spans) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        span.end();
+      }
+      throw new BatonError("KAFKA_UNAVAILABLE", `produce failed: ${(error as Error).message}`, { cause: error });
+    }
+    for (const span of spans) span.end();
+  }
+
+  /** Encodes and sends messages; resolves when every broker acknowledged them (acks=all). */
+  async send(messages: OutgoingMessage[]): Promise<void> {
+    if (this.transactional) throw new BatonError("INTERNAL", "a transactional producer sends inside transaction()");
+    await this.sendWith(this.producer, await this.encodeAll(messages));
+  }
+
+  /** Sends messages whose values are already bytes. */
+  async sendRaw(messages: RawOutgoingMessage[]): Promise<void> {
+    if (this.transactional) throw new BatonError("INTERNAL", "a transactional producer sends inside transaction()");
+    await this.sendWith(this.producer, messages);
+  }
+
+  /**
+   * Runs `work` inside one Kafka transaction: every message it sends and the offsets it commits become
+   * visible together, or not at all when `work` throws (the transaction is aborted and the error rethrown).
+   */
+  async transaction<T>(work: (transaction: ProducerTransaction) => Promise<T>): Promise<T> {
+    if (!this.transactional) throw new BatonError("INTERNAL", "transaction() needs a producer with a transactionalId");
+    const kafkaTransaction = await this.producer.transaction();
+    const wrapper: ProducerTransaction = {
+      send: async (messages) => this.sendWith(kafkaTransaction, await this.encodeAll(messages)),
+      sendRaw: (messages) => this.sendWith(kafkaTransaction, messages),
+      commitOffsets: (offsets) =>
+        kafkaTransaction.sendOffsets({
+          consumerGroupId: offsets.consumerGroupId,
+          topics: groupOffsetsByTopic(offsets.offsets),
+        }),
+    };
+    try {
+      const result = await work(wrapper);
+      await kafkaTransaction.commit();
+      return result;
+    } catch (error) {
+      await kafkaTransaction.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Flushes and closes the connection. */
+  async disconnect(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
+
+function groupOffsetsByTopic(
+  offsets: TransactionOffsets["offsets"],
+): Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> {
+  const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
+  for (const { topic, partition, offset } of offsets) {
+    const list = byTopic.get(topic) ?? [];
+    list.push({ partition, offset });
+    byTopic.set(topic, list);
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}

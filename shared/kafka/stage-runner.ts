@@ -1,0 +1,163 @@
+import type { Consumer, EachMessagePayload, Kafka } from "kafkajs";
+import { context, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
+import type { AvroCodec } from "../schemas/codec.ts";
+import { extractTraceContext } from "../telemetry/propagation.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { BatonError, toBatonError } from "../errors.ts";
+import { deadLetterTopicName } from "../topics.ts";
+import { deadLetterHeaders, headersToText, type TextHeaders } from "./headers.ts";
+import { messagingAttributes } from "./messaging-attributes.ts";
+import type { BatonProducer, OutgoingMessage } from "./producer.ts";
+
+/** A consumed message after decoding, as stage logic sees it. */
+export interface ReceivedMessage<T> {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: T;
+  headers: TextHeaders;
+  /** Epoch milliseconds the message was produced. */
+  timestamp: number;
+}
+
+/** What stage logic asks the runner to do with one message. */
+export interface StageOutcome {
+  /** Messages to produce before the input's offset is committed. */
+  messages: OutgoingMessage[];
+}
+
+/** A stage's logic: a decoded message in, outcomes out; it never touches Kafka. */
+export type StageHandler<T> = (message: ReceivedMessage<T>) => Promise<StageOutcome>;
+
+/** Options for {@link StageRunner}. */
+export interface StageRunnerOptions<T> {
+  /** The stage's name, in logs, spans and dead-letter headers. */
+  stage: string;
+  groupId: string;
+  topics: string[];
+  kafka: Kafka;
+  codec: AvroCodec;
+  producer: BatonProducer;
+  tracer: Tracer;
+  logger: Logger;
+  handler: StageHandler<T>;
+  /** Where a group with no committed offset starts; Baton stages start at the beginning so nothing is missed. */
+  fromBeginning?: boolean;
+}
+
+/**
+ * Runs a stage: consume in a group, restore trace context, decode, call the logic, produce its messages,
+ * then commit the input's offset. A message that cannot be decoded, or whose logic fails, goes to the
+ * topic's dead-letter topic with the raw bytes and the reason, and the partition keeps flowing.
+ */
+export class StageRunner<T> {
+  private readonly options: StageRunnerOptions<T>;
+  private readonly consumer: Consumer;
+  private readonly assigned = new Map<string, number[]>();
+  private running = false;
+
+  constructor(options: StageRunnerOptions<T>) {
+    this.options = options;
+    this.consumer = options.kafka.consumer({
+      groupId: options.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      this.assigned.clear();
+      for (const [topic, partitions] of Object.entries(event.payload.memberAssignment)) {
+        this.assigned.set(topic, partitions);
+      }
+      options.logger.info({ stage: options.stage, assignment: event.payload.memberAssignment }, "partitions assigned");
+    });
+  }
+
+  /** Partitions this instance currently owns, by topic. */
+  get assignment(): ReadonlyMap<string, number[]> {
+    return this.assigned;
+  }
+
+  /** Connects, subscribes and starts consuming; resolves once the consumer is running. */
+  async start(): Promise<void> {
+    try {
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
+    } catch (error) {
+      throw new BatonError("KAFKA_UNAVAILABLE", `consumer cannot start: ${(error as Error).message}`, { cause: error });
+    }
+    await this.consumer.run({ autoCommit: false, eachMessage: (payload) => this.process(payload) });
+    this.running = true;
+  }
+
+  /** Stops consuming after the message in flight is done and committed, then leaves the group. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await this.consumer.disconnect();
+  }
+
+  private async process(payload: EachMessagePayload): Promise<void> {
+    const { topic, partition, message } = payload;
+    const { stage, groupId, tracer, logger, codec, handler, producer } = this.options;
+    const headers = headersToText(message.headers);
+    const key = message.key === null ? null : message.key.toString("utf8");
+    const parent = extractTraceContext(headers);
+    const span = tracer.startSpan(
+      `process ${topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          ...messagingAttributes({ operation: "process", topic, partition, offset: message.offset, key, consumerGroup: groupId }),
+          "baton.stage": stage,
+        },
+      },
+      parent,
+    );
+    await context.with(trace.setSpan(parent, span), async () => {
+      try {
+        const { value } = await codec.decode<T>(message.value);
+        const outcome = await handler({
+          topic,
+          partition,
+          offset: message.offset,
+          key,
+          value,
+          headers,
+          timestamp: Number(message.timestamp),
+        });
+        if (outcome.messages.length > 0) await producer.send(outcome.messages);
+      } catch (thrown) {
+        const error = toBatonError(thrown);
+        if (error.code === "KAFKA_UNAVAILABLE") {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+          span.end();
+          throw error;
+        }
+        span.recordException(error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        logger.warn({ stage, topic, partition, offset: message.offset, code: error.code, err: error }, "dead-lettering message");
+        await producer.sendRaw([
+          {
+            topic: deadLetterTopicName(topic),
+            key,
+            value: message.value,
+            headers: {
+              ...headers,
+              [deadLetterHeaders.reason]: error.message,
+              [deadLetterHeaders.code]: error.code,
+              [deadLetterHeaders.stage]: stage,
+              [deadLetterHeaders.originTopic]: topic,
+              [deadLetterHeaders.originPartition]: String(partition),
+              [deadLetterHeaders.originOffset]: message.offset,
+              [deadLetterHeaders.failedAt]: new Date().toISOString(),
+            },
+          },
+        ]);
+      }
+      await this.consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+      span.end();
+    });
+  }
+}

@@ -1,0 +1,124 @@
+import { describe, it, expect, beforeAll } from "vitest";
+import type avro from "avsc";
+import { readAvroFiles, type AvroFile } from "./avro-files.ts";
+import type { RecordName, RecordTypes, Request, Response, ResponseStatus, StepSummary } from "./records.ts";
+import { topics } from "../topics.ts";
+
+const step = {
+  stepId: "step-1",
+  tool: "search",
+  status: "SUCCEEDED",
+  attempts: 2,
+  durationMs: 1234,
+} satisfies StepSummary;
+
+/** One sample per record; the mapped type makes the typecheck fail when a RecordName has no sample or a sample drifts from its interface. */
+const samples: { [Name in RecordName]: RecordTypes[Name] } = {
+  "baton.Request": {
+    requestId: "req-42",
+    tenant: "acme",
+    input: "What is the weather in Lyon?",
+    workflow: null,
+    metadata: { channel: "slack", locale: "fr-FR" },
+    submittedAt: 1_767_225_600_000,
+  } satisfies Request,
+  "baton.Response": {
+    requestId: "req-42",
+    status: "ANSWERED",
+    answer: "Sunny, 21 °C.",
+    steps: [step],
+    error: null,
+    completedAt: 1_767_225_601_500,
+  } satisfies Response,
+};
+
+/** Every symbol of baton.ResponseStatus; the typecheck fails if the union gains or loses one. */
+const responseStatuses = { ANSWERED: true, REFUSED: true, FAILED: true } satisfies Record<ResponseStatus, true>;
+
+const names = Object.keys(samples) as RecordName[];
+
+function recordFields(type: avro.Type): string[] {
+  return (type as avro.types.RecordType).fields.map((field) => field.name).sort();
+}
+
+let files: Map<string, AvroFile>;
+
+beforeAll(async () => {
+  files = await readAvroFiles();
+});
+
+function fileOf(name: string): AvroFile {
+  const file = files.get(name);
+  if (file === undefined) throw new Error(`no .avsc in schemas/ defines ${name}`);
+  return file;
+}
+
+describe("TypeScript records agree with schemas/*.avsc", () => {
+  it("RecordName names exactly the records defined in schemas/", () => {
+    expect([...names].sort()).toEqual([...files.keys()].sort());
+  });
+
+  it.each(names)("a %s typed in TypeScript is valid for its .avsc", (name) => {
+    const { type } = fileOf(name);
+    const errors: string[] = [];
+    const valid = type.isValid(samples[name], { errorHook: (path) => errors.push(path.join(".")) });
+    expect(errors).toEqual([]);
+    expect(valid).toBe(true);
+  });
+
+  it.each(names)("%s has the same field names in TypeScript and in its .avsc", (name) => {
+    expect(recordFields(fileOf(name).type)).toEqual(Object.keys(samples[name]).sort());
+  });
+
+  it.each(names)("a %s survives an Avro round trip unchanged", (name) => {
+    const { type } = fileOf(name);
+    const sample = samples[name];
+    expect(type.fromBuffer(type.toBuffer(sample))).toEqual(sample);
+  });
+
+  it("a Request with every optional field set is valid and round-trips", () => {
+    const { type } = fileOf("baton.Request");
+    const full = { ...samples["baton.Request"], workflow: "weather-report" } satisfies Request;
+    expect(type.isValid(full)).toBe(true);
+    expect(type.fromBuffer(type.toBuffer(full))).toEqual(full);
+  });
+
+  it("a Response with no answer, no steps and an error is valid and round-trips", () => {
+    const { type } = fileOf("baton.Response");
+    const failed = {
+      ...samples["baton.Response"],
+      status: "FAILED",
+      answer: null,
+      steps: [],
+      error: "tool timed out",
+    } satisfies Response;
+    expect(type.isValid(failed)).toBe(true);
+    expect(type.fromBuffer(type.toBuffer(failed))).toEqual(failed);
+  });
+
+  it("baton.StepSummary has the same field names in TypeScript and in response.avsc", () => {
+    const stepType = fileOf("baton.Response").type.schema() as { fields: { name: string; type: unknown }[] };
+    const stepsField = stepType.fields.find((field) => field.name === "steps");
+    const items = (stepsField?.type as { items?: { fields?: { name: string }[] } } | undefined)?.items;
+    expect(items?.fields?.map((field) => field.name).sort()).toEqual(Object.keys(step).sort());
+  });
+
+  it("baton.ResponseStatus has the same symbols in TypeScript and in response.avsc", () => {
+    const schema = fileOf("baton.Response").type.schema() as { fields: { name: string; type: unknown }[] };
+    const status = schema.fields.find((field) => field.name === "status")?.type as { symbols?: string[] } | undefined;
+    expect([...(status?.symbols ?? [])].sort()).toEqual(Object.keys(responseStatuses).sort());
+  });
+
+  it("a value that breaks the TypeScript shape is rejected by the .avsc", () => {
+    const { type } = fileOf("baton.Response");
+    expect(type.isValid({ ...samples["baton.Response"], status: "MAYBE" })).toBe(false);
+    expect(type.isValid({ ...samples["baton.Response"], completedAt: "yesterday" })).toBe(false);
+  });
+});
+
+describe("topics and records", () => {
+  it("every topic's value record is defined in schemas/", () => {
+    for (const topic of topics)
+      expect(files.has(topic.valueRecord), `${topic.name} -> ${topic.valueRecord}`).toBe(true);
+  });
+});

@@ -1,0 +1,109 @@
+import type { RecordName } from "./schemas/records.ts";
+
+/**
+ * The declarative list of Baton's topics: the one place a topic, its layout, its value record and its
+ * retry and dead-letter topics are named. `baton topics apply` makes the cluster match it.
+ */
+export interface TopicDeclaration {
+  name: string;
+  /** What flows on it, for people reading this file and `baton topics list`. */
+  description: string;
+  partitions: number;
+  /** -1 keeps messages forever. */
+  retentionMs: number;
+  cleanupPolicy: "delete" | "compact";
+  /** Avro record of message values; registered under subject `<name>-value`. */
+  valueRecord: RecordName;
+  /** Delays of the consuming stage's retry topics `<name>.retry.<delay>`, shortest first. */
+  retryDelaysMs: readonly number[];
+  /** Whether the consuming stage has a dead-letter topic `<name>.dlq`. */
+  deadLetter: boolean;
+}
+
+const day = 24 * 60 * 60 * 1000;
+
+/** Default retry ladder of a stage: 1 s, 10 s, 60 s, then the dead letter. */
+export const defaultRetryDelaysMs = [1_000, 10_000, 60_000] as const;
+
+/** Every topic Baton's pipeline uses, in the order a request meets them. */
+export const topics: readonly TopicDeclaration[] = [
+  {
+    name: "baton.requests",
+    description: "Work submitted by any Kafka client; key = requestId",
+    partitions: 6,
+    retentionMs: 7 * day,
+    cleanupPolicy: "delete",
+    valueRecord: "baton.Request",
+    retryDelaysMs: defaultRetryDelaysMs,
+    deadLetter: true,
+  },
+  {
+    name: "baton.responses",
+    description: "One response per request; key = requestId",
+    partitions: 6,
+    retentionMs: 7 * day,
+    cleanupPolicy: "delete",
+    valueRecord: "baton.Response",
+    retryDelaysMs: [],
+    deadLetter: false,
+  },
+];
+
+/** A concrete topic to create on the cluster, derived from a declaration. */
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  config: Record<string, string>;
+  /** Avro record of values, or null for dead-letter topics, which keep the original raw bytes. */
+  valueRecord: RecordName | null;
+  role: "main" | "retry" | "dead-letter";
+}
+
+/** Name of the retry topic for a delay: `baton.requests.retry.10s`, `….retry.500ms`, `….retry.2m`. */
+export function retryTopicName(topic: string, delayMs: number): string {
+  const label =
+    delayMs % 60_000 === 0 ? `${delayMs / 60_000}m` : delayMs % 1000 === 0 ? `${delayMs / 1000}s` : `${delayMs}ms`;
+  return `${topic}.retry.${label}`;
+}
+
+/** Name of a topic's dead-letter topic. */
+export function deadLetterTopicName(topic: string): string {
+  return `${topic}.dlq`;
+}
+
+/** Expands declarations into every concrete topic: main, retry and dead-letter. */
+export function expandTopics(declarations: readonly TopicDeclaration[]): TopicSpec[] {
+  const specs: TopicSpec[] = [];
+  for (const declaration of declarations) {
+    const config = {
+      "cleanup.policy": declaration.cleanupPolicy,
+      "retention.ms": String(declaration.retentionMs),
+    };
+    specs.push({
+      name: declaration.name,
+      partitions: declaration.partitions,
+      config,
+      valueRecord: declaration.valueRecord,
+      role: "main",
+    });
+    for (const delayMs of declaration.retryDelaysMs) {
+      specs.push({
+        name: retryTopicName(declaration.name, delayMs),
+        partitions: declaration.partitions,
+        config: { "cleanup.policy": "delete", "retention.ms": String(7 * day) },
+        valueRecord: declaration.valueRecord,
+        role: "retry",
+      });
+    }
+    if (declaration.deadLetter) {
+      specs.push({
+        name: deadLetterTopicName(declaration.name),
+        partitions: declaration.partitions,
+        config: { "cleanup.policy": "delete", "retention.ms": String(30 * day) },
+        valueRecord: null,
+        role: "dead-letter",
+      });
+    }
+  }
+  return specs;
+}
