@@ -6,7 +6,14 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["shared/**/*.test.ts", "cli/**/*.test.ts", "services/**/*.test.ts", "schemas/**/*.test.ts", "test/unit/**/*.test.ts"],
+          include: [
+            "shared/**/*.test.ts",
+            "cli/**/*.test.ts",
+            "services/**/*.test.ts",
+            "schemas/**/*.test.ts",
+            "test/unit/**/*.test.ts",
+            "tools/**/*.test.ts",
+          ],
           environment: "node",
         },
       },

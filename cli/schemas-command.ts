@@ -23,7 +23,10 @@ export async function applyDeclaredSchemas(): Promise<{ applied: SchemaApplyResu
     if (spec.valueRecord === null) continue;
     const file = files.get(spec.valueRecord);
     if (file === undefined) {
-      throw new BatonError("CONFIG_INVALID", `${spec.name} declares record ${spec.valueRecord} but no schemas/*.avsc defines it`);
+      throw new BatonError(
+        "CONFIG_INVALID",
+        `${spec.name} declares record ${spec.valueRecord} but no schemas/*.avsc defines it`,
+      );
     }
     try {
       applied.push(await registry.apply(valueSubject(spec.name), file));
@@ -50,12 +53,16 @@ export function registerSchemasCommands(program: Command): void {
         if (options.json === true) console.log(JSON.stringify({ applied, refused }, null, 2));
         else {
           for (const result of applied) {
-            console.log(`  ${result.unchanged ? "unchanged " : "registered"}  ${result.subject.padEnd(36)} ${result.record} (id ${result.id})`);
+            console.log(
+              `  ${result.unchanged ? "unchanged " : "registered"}  ${result.subject.padEnd(36)} ${result.record} (id ${result.id})`,
+            );
           }
           for (const refusal of refused) console.log(`  REFUSED     ${refusal.subject.padEnd(36)} ${refusal.reason}`);
         }
         if (refused.length > 0) {
-          throw new Error("the registry refused incompatible schemas; make the change BACKWARD-compatible (add fields with defaults)");
+          throw new Error(
+            "the registry refused incompatible schemas; make the change BACKWARD-compatible (add fields with defaults)",
+          );
         }
       }),
     );

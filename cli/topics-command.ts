@@ -43,8 +43,10 @@ export function registerTopicsCommands(program: Command): void {
       runAction(async (options: { json?: boolean }) => {
         const results = await applyDeclaredTopics();
         if (options.json === true) console.log(JSON.stringify(results, null, 2));
-        const refused = options.json === true ? results.some((r) => r.action === "refused") : printTopicResults(results);
-        if (refused) throw new Error("some topics could not be applied (see REFUSED above); fix shared/topics.ts or the cluster");
+        const refused =
+          options.json === true ? results.some((r) => r.action === "refused") : printTopicResults(results);
+        if (refused)
+          throw new Error("some topics could not be applied (see REFUSED above); fix shared/topics.ts or the cluster");
       }),
     );
   group

@@ -1,8 +1,7 @@
-import type { Kafka } from "kafkajs";
 import type { BackboneConfig } from "./config.ts";
 import { createLogger, type Logger } from "./telemetry/logger.ts";
 import { startTracing, type Tracing } from "./telemetry/tracing.ts";
-import { createKafka } from "./kafka/client.ts";
+import { createKafka, type KafkaClient } from "./kafka/client.ts";
 import { RegistryClient } from "./schemas/registry.ts";
 import { AvroCodec } from "./schemas/codec.ts";
 
@@ -12,7 +11,7 @@ export interface Backbone {
   config: BackboneConfig;
   logger: Logger;
   tracing: Tracing;
-  kafka: Kafka;
+  kafka: KafkaClient;
   registry: RegistryClient;
   codec: AvroCodec;
 }
@@ -27,7 +26,11 @@ export function createBackbone(service: string, config: BackboneConfig, logger?:
     config,
     logger: log,
     tracing,
-    kafka: createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-${service}`, logger: log }),
+    kafka: createKafka({
+      brokers: config.KAFKA_BROKERS,
+      clientId: `${config.KAFKA_CLIENT_ID}-${service}`,
+      logger: log,
+    }),
     registry,
     codec: new AvroCodec(registry),
   };

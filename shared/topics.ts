@@ -25,28 +25,80 @@ const day = 24 * 60 * 60 * 1000;
 /** Default retry ladder of a stage: 1 s, 10 s, 60 s, then the dead letter. */
 export const defaultRetryDelaysMs = [1_000, 10_000, 60_000] as const;
 
-/** Every topic Baton's pipeline uses, in the order a request meets them. */
+/** Partitions of every per-request topic: they are co-partitioned by requestId, so one planner owns a run. */
+export const requestPartitions = 6;
+
+function pipelineTopic(
+  name: string,
+  valueRecord: RecordName,
+  description: string,
+  options: Partial<
+    Pick<TopicDeclaration, "cleanupPolicy" | "retentionMs" | "retryDelaysMs" | "deadLetter" | "partitions">
+  > = {},
+): TopicDeclaration {
+  return {
+    name,
+    description,
+    valueRecord,
+    partitions: options.partitions ?? requestPartitions,
+    retentionMs: options.retentionMs ?? 7 * day,
+    cleanupPolicy: options.cleanupPolicy ?? "delete",
+    retryDelaysMs: options.retryDelaysMs ?? defaultRetryDelaysMs,
+    deadLetter: options.deadLetter ?? true,
+  };
+}
+
+/** Every topic Baton's pipeline uses, in the order a request meets them. Keys are requestIds unless said. */
 export const topics: readonly TopicDeclaration[] = [
-  {
-    name: "baton.requests",
-    description: "Work submitted by any Kafka client; key = requestId",
-    partitions: 6,
-    retentionMs: 7 * day,
-    cleanupPolicy: "delete",
-    valueRecord: "baton.Request",
-    retryDelaysMs: defaultRetryDelaysMs,
-    deadLetter: true,
-  },
-  {
-    name: "baton.responses",
-    description: "One response per request; key = requestId",
-    partitions: 6,
-    retentionMs: 7 * day,
-    cleanupPolicy: "delete",
-    valueRecord: "baton.Response",
+  pipelineTopic("baton.requests", "baton.Request", "Work submitted by any Kafka client (planner reads)"),
+  pipelineTopic("baton.tool-calls", "baton.ToolCall", "Planned tool steps, before policy (policy reads)"),
+  pipelineTopic(
+    "baton.approval-requests",
+    "baton.ApprovalRequest",
+    "Calls waiting for a person; key = requestId/stepId",
+    {
+      cleanupPolicy: "compact",
+      retentionMs: -1,
+      retryDelaysMs: [],
+      deadLetter: false,
+    },
+  ),
+  pipelineTopic("baton.approvals", "baton.ApprovalDecision", "Answers of `baton approve|reject` (policy reads)"),
+  pipelineTopic("baton.allowed-calls", "baton.ToolCall", "Calls policy cleared to run (executor reads)"),
+  pipelineTopic(
+    "baton.tool-results",
+    "baton.ToolResult",
+    "Outcome of each step, from executor or policy (planner reads)",
+  ),
+  pipelineTopic("baton.runs", "baton.RunState", "Planner state of every run (compacted; planners restore from it)", {
+    cleanupPolicy: "compact",
+    retentionMs: -1,
     retryDelaysMs: [],
     deadLetter: false,
-  },
+  }),
+  pipelineTopic("baton.completed-runs", "baton.CompletedRun", "Finished or refused runs (summarizer reads)"),
+  pipelineTopic("baton.drafts", "baton.Draft", "Composed answers before policy (policy reads)"),
+  pipelineTopic("baton.responses", "baton.Response", "One response per request, the way out", {
+    retryDelaysMs: [],
+    deadLetter: false,
+  }),
+  pipelineTopic("baton.policy-decisions", "baton.PolicyDecision", "Every policy decision: the audit trail", {
+    retentionMs: 30 * day,
+    retryDelaysMs: [],
+    deadLetter: false,
+  }),
+  pipelineTopic(
+    "baton.tool-catalogs",
+    "baton.ToolCatalog",
+    "Tools each MCP server offers; key = server name (compacted)",
+    {
+      cleanupPolicy: "compact",
+      retentionMs: -1,
+      retryDelaysMs: [],
+      deadLetter: false,
+      partitions: 1,
+    },
+  ),
 ];
 
 /** A concrete topic to create on the cluster, derived from a declaration. */

@@ -1,6 +1,8 @@
-import { ConfigResourceTypes, type Admin, type Kafka } from "kafkajs";
+import kafkajs, { type Admin, type Kafka } from "kafkajs";
 import { BatonError } from "../errors.ts";
 import type { TopicSpec } from "../topics.ts";
+
+const { ConfigResourceTypes } = kafkajs;
 
 /** What applying one topic declaration did. */
 export type TopicApplyResult =
@@ -110,15 +112,23 @@ export class BatonAdmin {
             },
           ],
         });
-        for (const [name, value] of differing) changes.push(`${name} ${actualConfig.get(name) ?? "(unset)"} -> ${value}`);
+        for (const [name, value] of differing)
+          changes.push(`${name} ${actualConfig.get(name) ?? "(unset)"} -> ${value}`);
       }
-      results.push(changes.length === 0 ? { topic: spec.name, action: "unchanged" } : { topic: spec.name, action: "updated", changes });
+      results.push(
+        changes.length === 0
+          ? { topic: spec.name, action: "unchanged" }
+          : { topic: spec.name, action: "updated", changes },
+      );
     }
     return results;
   }
 
   /** Partition count and topic-level configs of one topic. */
-  async describeTopic(topic: string, configNames: string[]): Promise<{ partitions: number; config: Record<string, string> }> {
+  async describeTopic(
+    topic: string,
+    configNames: string[],
+  ): Promise<{ partitions: number; config: Record<string, string> }> {
     const metadata = await this.admin.fetchTopicMetadata({ topics: [topic] });
     const configs = await this.admin.describeConfigs({
       includeSynonyms: false,
@@ -143,7 +153,11 @@ export class BatonAdmin {
       groupId: group.groupId,
       state: group.state,
       protocol: group.protocol,
-      members: group.members.map((member) => ({ memberId: member.memberId, clientId: member.clientId, host: member.clientHost })),
+      members: group.members.map((member) => ({
+        memberId: member.memberId,
+        clientId: member.clientId,
+        host: member.clientHost,
+      })),
     };
   }
 
@@ -161,7 +175,16 @@ export class BatonAdmin {
 
   /** Moves a group's offsets on a topic to the earliest or latest message (the group must have no members). */
   async resetGroupOffsets(groupId: string, topic: string, to: "earliest" | "latest"): Promise<void> {
-    await this.admin.resetOffsets({ groupId, topic, earliest: to === "earliest" });
+    // Commits real offsets (as kafka-consumer-groups --reset-offsets does), not kafkajs's -2/-1 sentinels.
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    await this.admin.setOffsets({
+      groupId,
+      topic,
+      partitions: offsets.map((partition) => ({
+        partition: partition.partition,
+        offset: to === "earliest" ? partition.low : partition.high,
+      })),
+    });
   }
 
   /** Closes the connection. */

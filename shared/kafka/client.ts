@@ -1,4 +1,7 @@
 import { Kafka, logLevel, type logCreator } from "kafkajs";
+
+/** The Kafka client type, for code outside shared/kafka that passes a client along. */
+export type KafkaClient = Kafka;
 import type { Logger } from "../telemetry/logger.ts";
 
 /** Where a Baton process finds Kafka. */

@@ -72,7 +72,9 @@ export class BatonProducer {
     try {
       await producer.connect();
     } catch (error) {
-      throw new BatonError("KAFKA_UNAVAILABLE", `producer cannot connect: ${(error as Error).message}`, { cause: error });
+      throw new BatonError("KAFKA_UNAVAILABLE", `producer cannot connect: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     return new BatonProducer(producer, options);
   }

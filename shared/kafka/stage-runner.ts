@@ -7,7 +7,7 @@ import { BatonError, toBatonError } from "../errors.ts";
 import { deadLetterTopicName } from "../topics.ts";
 import { deadLetterHeaders, headersToText, type TextHeaders } from "./headers.ts";
 import { messagingAttributes } from "./messaging-attributes.ts";
-import type { BatonProducer, OutgoingMessage } from "./producer.ts";
+import type { BatonProducer, OutgoingMessage, RawOutgoingMessage } from "./producer.ts";
 
 /** A consumed message after decoding, as stage logic sees it. */
 export interface ReceivedMessage<T> {
@@ -25,6 +25,8 @@ export interface ReceivedMessage<T> {
 export interface StageOutcome {
   /** Messages to produce before the input's offset is committed. */
   messages: OutgoingMessage[];
+  /** Messages whose values are already bytes, or null (tombstones on compacted topics). */
+  rawMessages?: RawOutgoingMessage[];
 }
 
 /** A stage's logic: a decoded message in, outcomes out; it never touches Kafka. */
@@ -44,6 +46,10 @@ export interface StageRunnerOptions<T> {
   handler: StageHandler<T>;
   /** Where a group with no committed offset starts; Baton stages start at the beginning so nothing is missed. */
   fromBeginning?: boolean;
+  /** How many partitions are processed at once (messages of one partition stay in order). */
+  partitionsConsumedConcurrently?: number;
+  /** Called after each rebalance that gave this instance its partitions. */
+  onAssigned?: () => void;
 }
 
 /**
@@ -71,6 +77,7 @@ export class StageRunner<T> {
         this.assigned.set(topic, partitions);
       }
       options.logger.info({ stage: options.stage, assignment: event.payload.memberAssignment }, "partitions assigned");
+      options.onAssigned?.();
     });
   }
 
@@ -87,7 +94,11 @@ export class StageRunner<T> {
     } catch (error) {
       throw new BatonError("KAFKA_UNAVAILABLE", `consumer cannot start: ${(error as Error).message}`, { cause: error });
     }
-    await this.consumer.run({ autoCommit: false, eachMessage: (payload) => this.process(payload) });
+    await this.consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+      eachMessage: (payload) => this.process(payload),
+    });
     this.running = true;
   }
 
@@ -109,7 +120,14 @@ export class StageRunner<T> {
       {
         kind: SpanKind.CONSUMER,
         attributes: {
-          ...messagingAttributes({ operation: "process", topic, partition, offset: message.offset, key, consumerGroup: groupId }),
+          ...messagingAttributes({
+            operation: "process",
+            topic,
+            partition,
+            offset: message.offset,
+            key,
+            consumerGroup: groupId,
+          }),
           "baton.stage": stage,
         },
       },
@@ -128,6 +146,8 @@ export class StageRunner<T> {
           timestamp: Number(message.timestamp),
         });
         if (outcome.messages.length > 0) await producer.send(outcome.messages);
+        if (outcome.rawMessages !== undefined && outcome.rawMessages.length > 0)
+          await producer.sendRaw(outcome.rawMessages);
       } catch (thrown) {
         const error = toBatonError(thrown);
         if (error.code === "KAFKA_UNAVAILABLE") {
@@ -137,7 +157,10 @@ export class StageRunner<T> {
         }
         span.recordException(error);
         span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
-        logger.warn({ stage, topic, partition, offset: message.offset, code: error.code, err: error }, "dead-lettering message");
+        logger.warn(
+          { stage, topic, partition, offset: message.offset, code: error.code, err: error },
+          "dead-lettering message",
+        );
         await producer.sendRaw([
           {
             topic: deadLetterTopicName(topic),

@@ -46,7 +46,10 @@ export class AvroCodec {
   async decode<T>(bytes: Buffer | null): Promise<Decoded<T>> {
     if (bytes === null) throw new BatonError("DECODE_FAILED", "message has no value (tombstone)");
     if (bytes.length < 5 || bytes[0] !== 0) {
-      throw new BatonError("DECODE_FAILED", "value is not in the Confluent wire format (missing magic byte 0 and schema id)");
+      throw new BatonError(
+        "DECODE_FAILED",
+        "value is not in the Confluent wire format (missing magic byte 0 and schema id)",
+      );
     }
     const schemaId = bytes.readInt32BE(1);
     try {

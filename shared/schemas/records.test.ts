@@ -1,8 +1,20 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import type avro from "avsc";
 import { readAvroFiles, type AvroFile } from "./avro-files.ts";
-import type { RecordName, RecordTypes, Request, Response, ResponseStatus, StepSummary } from "./records.ts";
+import type { RecordName, RecordTypes, Request, Response, ResponseStatus, StepSummary, ToolCall } from "./records.ts";
 import { topics } from "../topics.ts";
+
+const call = {
+  requestId: "req-42",
+  tenant: "acme",
+  stepId: "refund",
+  tool: "ticketing/issue_refund",
+  arguments: '{"orderId":"1234","amount":120}',
+  idempotencyKey: "req-42/refund",
+  attempt: 1,
+  timeoutMs: 30_000,
+  dispatchedAt: 1_767_225_600_100,
+} satisfies ToolCall;
 
 const step = {
   stepId: "step-1",
@@ -30,6 +42,106 @@ const samples: { [Name in RecordName]: RecordTypes[Name] } = {
     error: null,
     completedAt: 1_767_225_601_500,
   } satisfies Response,
+  "baton.ToolCall": call,
+  "baton.ToolResult": {
+    requestId: "req-42",
+    stepId: "search",
+    tool: "knowledge-base/search",
+    status: "SUCCEEDED",
+    output: '{"found":true}',
+    error: null,
+    attempts: 1,
+    durationMs: 12,
+    completedAt: 1_767_225_600_200,
+  },
+  "baton.RunState": {
+    requestId: "req-42",
+    tenant: "acme",
+    input: "Where is my order?",
+    workflow: "customer-support",
+    metadata: {},
+    submittedAt: 1_767_225_600_000,
+    status: "RUNNING",
+    answerTemplate: null,
+    steps: [
+      {
+        stepId: "search",
+        tool: "knowledge-base/search",
+        needs: [],
+        condition: null,
+        argumentsTemplate: '{"query":"{{ request.input }}"}',
+        timeoutMs: 30_000,
+        status: "DISPATCHED",
+        output: null,
+        error: null,
+        attempts: 1,
+        dispatchedAt: 1_767_225_600_100,
+        durationMs: 0,
+      },
+    ],
+    updatedAt: 1_767_225_600_100,
+  },
+  "baton.CompletedRun": {
+    requestId: "req-42",
+    tenant: "acme",
+    input: "Where is my order?",
+    workflow: null,
+    metadata: {},
+    outcome: "REFUSED",
+    error: "unknown tenant acme",
+    answerTemplate: null,
+    steps: [
+      {
+        stepId: "search",
+        tool: "knowledge-base/search",
+        status: "SKIPPED",
+        output: null,
+        error: null,
+        attempts: 0,
+        durationMs: 0,
+      },
+    ],
+    completedAt: 1_767_225_600_300,
+  },
+  "baton.Draft": {
+    requestId: "req-42",
+    tenant: "acme",
+    status: "ANSWERED",
+    answer: "Your order ships tomorrow.",
+    steps: [step],
+    error: null,
+    completedAt: 1_767_225_600_400,
+  },
+  "baton.ApprovalRequest": {
+    ...call,
+    ruleId: "refunds-need-approval",
+    reason: "refunds over 100 EUR",
+    requestedAt: 1_767_225_600_150,
+  },
+  "baton.ApprovalDecision": {
+    ...call,
+    approved: true,
+    approver: "alice",
+    comment: null,
+    decidedAt: 1_767_225_600_500,
+  },
+  "baton.PolicyDecision": {
+    requestId: "req-42",
+    tenant: "acme",
+    stepId: null,
+    tool: null,
+    subject: "ANSWER",
+    action: "REDACT",
+    ruleId: "pii-email",
+    reason: "email address redacted",
+    decidedAt: 1_767_225_600_450,
+  },
+  "baton.ToolCatalog": {
+    server: "knowledge-base",
+    transport: "stdio",
+    tools: [{ name: "knowledge-base/search", description: "Search articles", inputSchema: '{"type":"object"}' }],
+    updatedAt: 1_767_225_599_000,
+  },
 };
 
 /** Every symbol of baton.ResponseStatus; the typecheck fails if the union gains or loses one. */

@@ -37,10 +37,166 @@ export interface Response {
   completedAt: number;
 }
 
+/** baton.ToolCall: one planned step (schemas/tool-call.avsc). */
+export interface ToolCall {
+  requestId: string;
+  tenant: string;
+  stepId: string;
+  /** `<server>/<tool>`. */
+  tool: string;
+  /** JSON object. */
+  arguments: string;
+  idempotencyKey: string;
+  attempt: number;
+  timeoutMs: number;
+  dispatchedAt: number;
+}
+
+/** baton.ToolResultStatus. */
+export type ToolResultStatus = "SUCCEEDED" | "FAILED" | "DENIED" | "TIMED_OUT";
+
+/** baton.ToolResult (schemas/tool-result.avsc). */
+export interface ToolResult {
+  requestId: string;
+  stepId: string;
+  tool: string;
+  status: ToolResultStatus;
+  output: string | null;
+  error: string | null;
+  attempts: number;
+  durationMs: number;
+  completedAt: number;
+}
+
+/** Where a step of a run stands. */
+export type StepStatus = "PENDING" | "DISPATCHED" | ToolResultStatus | "SKIPPED";
+
+/** baton.StepState: one step inside a RunState. */
+export interface StepState {
+  stepId: string;
+  tool: string;
+  needs: string[];
+  condition: string | null;
+  argumentsTemplate: string;
+  timeoutMs: number;
+  status: StepStatus;
+  output: string | null;
+  error: string | null;
+  attempts: number;
+  dispatchedAt: number | null;
+  durationMs: number;
+}
+
+/** baton.RunState (schemas/run-state.avsc). */
+export interface RunState {
+  requestId: string;
+  tenant: string;
+  input: string;
+  workflow: string | null;
+  metadata: Record<string, string>;
+  submittedAt: number;
+  status: "RUNNING" | "COMPLETED";
+  answerTemplate: string | null;
+  steps: StepState[];
+  updatedAt: number;
+}
+
+/** baton.StepOutcome: one step as the summarizer sees it. */
+export interface StepOutcome {
+  stepId: string;
+  tool: string;
+  status: StepStatus;
+  output: string | null;
+  error: string | null;
+  attempts: number;
+  durationMs: number;
+}
+
+/** baton.CompletedRun (schemas/completed-run.avsc). */
+export interface CompletedRun {
+  requestId: string;
+  tenant: string;
+  input: string;
+  workflow: string | null;
+  metadata: Record<string, string>;
+  outcome: "COMPLETED" | "REFUSED" | "FAILED";
+  error: string | null;
+  answerTemplate: string | null;
+  steps: StepOutcome[];
+  completedAt: number;
+}
+
+/** baton.Draft (schemas/draft.avsc): an answer before policy. */
+export interface Draft {
+  requestId: string;
+  tenant: string;
+  status: ResponseStatus;
+  answer: string | null;
+  steps: StepSummary[];
+  error: string | null;
+  completedAt: number;
+}
+
+/** baton.ApprovalRequest (schemas/approval-request.avsc): a call waiting for a person. */
+export interface ApprovalRequest extends ToolCall {
+  ruleId: string;
+  reason: string;
+  requestedAt: number;
+}
+
+/** baton.ApprovalDecision (schemas/approval-decision.avsc). */
+export interface ApprovalDecision extends ToolCall {
+  approved: boolean;
+  approver: string;
+  comment: string | null;
+  decidedAt: number;
+}
+
+/** baton.PolicyAction. */
+export type PolicyAction = "ALLOW" | "DENY" | "WAIT" | "APPROVED" | "REJECTED" | "REDACT" | "BLOCK" | "APPEND";
+
+/** baton.PolicyDecision (schemas/policy-decision.avsc): one entry of the audit trail. */
+export interface PolicyDecision {
+  requestId: string;
+  tenant: string;
+  stepId: string | null;
+  tool: string | null;
+  subject: "TOOL_CALL" | "ANSWER";
+  action: PolicyAction;
+  ruleId: string | null;
+  reason: string;
+  decidedAt: number;
+}
+
+/** baton.ToolDescription: one tool in a catalogue. */
+export interface ToolDescription {
+  name: string;
+  description: string;
+  /** JSON Schema as text. */
+  inputSchema: string;
+}
+
+/** baton.ToolCatalog (schemas/tool-catalog.avsc). */
+export interface ToolCatalog {
+  server: string;
+  transport: string;
+  tools: ToolDescription[];
+  updatedAt: number;
+}
+
 /** Maps each record's Avro full name to its TypeScript shape. */
 export interface RecordTypes {
   "baton.Request": Request;
   "baton.Response": Response;
+  "baton.ToolCall": ToolCall;
+  "baton.ToolResult": ToolResult;
+  "baton.RunState": RunState;
+  "baton.CompletedRun": CompletedRun;
+  "baton.Draft": Draft;
+  "baton.ApprovalRequest": ApprovalRequest;
+  "baton.ApprovalDecision": ApprovalDecision;
+  "baton.PolicyDecision": PolicyDecision;
+  "baton.ToolCatalog": ToolCatalog;
 }
 
 /** Avro full names of the records Baton ships. */

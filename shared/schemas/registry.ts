@@ -35,9 +35,13 @@ export class RegistryClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
-      throw new BatonError("REGISTRY_UNAVAILABLE", `schema registry at ${this.url} is unreachable: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new BatonError(
+        "REGISTRY_UNAVAILABLE",
+        `schema registry at ${this.url} is unreachable: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     const text = await response.text();
     let json: unknown = text;
@@ -54,13 +58,18 @@ export class RegistryClient {
 
   /** Sets a subject's compatibility rule (BACKWARD for every Baton topic). */
   async setCompatibility(subject: string, level: "BACKWARD" | "NONE" | "FULL" | "FORWARD"): Promise<void> {
-    const { status, json } = await this.request("PUT", `/config/${encodeURIComponent(subject)}`, { compatibility: level });
-    if (status >= 300) throw new BatonError("INVALID_INPUT", `could not set ${level} on ${subject}: ${JSON.stringify(json)}`);
+    const { status, json } = await this.request("PUT", `/config/${encodeURIComponent(subject)}`, {
+      compatibility: level,
+    });
+    if (status >= 300)
+      throw new BatonError("INVALID_INPUT", `could not set ${level} on ${subject}: ${JSON.stringify(json)}`);
   }
 
   /** The id of this exact schema under the subject, or undefined when it is not registered there. */
   async lookup(subject: string, schemaText: string): Promise<number | undefined> {
-    const { status, json } = await this.request("POST", `/subjects/${encodeURIComponent(subject)}`, { schema: schemaText });
+    const { status, json } = await this.request("POST", `/subjects/${encodeURIComponent(subject)}`, {
+      schema: schemaText,
+    });
     if (status === 200 && typeof json === "object" && json !== null && "id" in json) return Number(json.id);
     return undefined;
   }
@@ -84,7 +93,10 @@ export class RegistryClient {
       });
     }
     if (status >= 300 || typeof json !== "object" || json === null || !("id" in json)) {
-      throw new BatonError("REGISTRY_UNAVAILABLE", `registering ${subject} failed (${status}): ${JSON.stringify(json)}`);
+      throw new BatonError(
+        "REGISTRY_UNAVAILABLE",
+        `registering ${subject} failed (${status}): ${JSON.stringify(json)}`,
+      );
     }
     return { subject, record: schema.fullName, id: Number(json.id), unchanged: false };
   }
@@ -94,9 +106,13 @@ export class RegistryClient {
     try {
       return await this.registry.getLatestSchemaId(subject);
     } catch (error) {
-      throw new BatonError("REGISTRY_UNAVAILABLE", `no schema for ${subject} (run baton schemas apply): ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new BatonError(
+        "REGISTRY_UNAVAILABLE",
+        `no schema for ${subject} (run baton schemas apply): ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 

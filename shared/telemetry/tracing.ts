@@ -1,7 +1,12 @@
 import { NodeSDK } from "@opentelemetry/sdk-node";
 import { ZipkinExporter } from "@opentelemetry/exporter-zipkin";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { BatchSpanProcessor, ConsoleSpanExporter, NoopSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace";
+import {
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  NoopSpanProcessor,
+  type SpanProcessor,
+} from "@opentelemetry/sdk-trace";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { trace, type Tracer } from "@opentelemetry/api";
 import type { BackboneConfig } from "../config.ts";
@@ -9,7 +14,10 @@ import type { BackboneConfig } from "../config.ts";
 /** Options for {@link startTracing}. */
 export interface TracingOptions {
   serviceName: string;
-  config: Pick<BackboneConfig, "OTEL_TRACES_EXPORTER" | "OTEL_EXPORTER_ZIPKIN_ENDPOINT" | "OTEL_EXPORTER_OTLP_ENDPOINT">;
+  config: Pick<
+    BackboneConfig,
+    "OTEL_TRACES_EXPORTER" | "OTEL_EXPORTER_ZIPKIN_ENDPOINT" | "OTEL_EXPORTER_OTLP_ENDPOINT"
+  >;
 }
 
 /** A running tracer provider; `shutdown` flushes every span still buffered. */

@@ -15,7 +15,10 @@ export interface Harness {
   /** A topic name no other test run uses. */
   uniqueTopic(label: string): string;
   /** Creates topics (and registers the record under `<topic>-value` when given). */
-  createTopic(name: string, options?: { partitions?: number; record?: RecordName; config?: Record<string, string> }): Promise<void>;
+  createTopic(
+    name: string,
+    options?: { partitions?: number; record?: RecordName; config?: Record<string, string> },
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -59,7 +62,11 @@ export async function openHarness(service: string, env: Record<string, string | 
 }
 
 /** Polls until `check` returns a value (not undefined) or the time runs out. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 250): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -71,7 +78,9 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     }
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
-  throw new Error(`condition not met within ${timeoutMs} ms${lastError === undefined ? "" : `: ${String(lastError)}`}`);
+  throw new Error(
+    `condition not met within ${timeoutMs} ms${lastError instanceof Error ? `: ${lastError.message}` : ""}`,
+  );
 }
 
 /** A sample baton.Request. */

@@ -28,7 +28,9 @@ describe("topics as code", () => {
   it("applying twice creates once, then reports unchanged", async () => {
     const name = harness.uniqueTopic("apply");
     created.push(name);
-    expect(await harness.admin.applyTopics([spec(name, 3, 60_000)])).toEqual([{ topic: name, action: "created", partitions: 3 }]);
+    expect(await harness.admin.applyTopics([spec(name, 3, 60_000)])).toEqual([
+      { topic: name, action: "created", partitions: 3 },
+    ]);
     expect(await harness.admin.applyTopics([spec(name, 3, 60_000)])).toEqual([{ topic: name, action: "unchanged" }]);
     const described = await harness.admin.describeTopic(name, ["retention.ms", "cleanup.policy"]);
     expect(described).toEqual({ partitions: 3, config: { "retention.ms": "60000", "cleanup.policy": "delete" } });

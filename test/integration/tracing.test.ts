@@ -40,11 +40,17 @@ describe("one trace across processes", () => {
     const group = `test-relay-${randomUUID()}`;
 
     relay = spawn(process.execPath, ["test/integration/fixtures/relay-stage.ts"], {
-      env: { ...process.env, RELAY_INPUT: input, RELAY_OUTPUT: output, RELAY_GROUP: group, OTEL_TRACES_EXPORTER: "zipkin" },
+      env: {
+        ...process.env,
+        RELAY_INPUT: input,
+        RELAY_OUTPUT: output,
+        RELAY_GROUP: group,
+        OTEL_TRACES_EXPORTER: "zipkin",
+      },
       stdio: ["ignore", "ignore", "pipe"],
     });
     relay.stderr?.on("data", (chunk: Buffer) => (relayLog += chunk.toString()));
-    await eventually(async () => (relayLog.includes("relay ready") ? true : undefined), 60_000);
+    await eventually(() => (relayLog.includes("relay ready") ? true : undefined), 60_000);
 
     const { kafka, codec, tracing } = harness.backbone;
     const producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
@@ -65,7 +71,9 @@ describe("one trace across processes", () => {
     relay.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect((await harness.admin.groupOffsets(group, input)).get(0)).toBe("1");
-    expect(relayLog).toMatch(new RegExp(`"trace_id":"${traceId}"[^\\n]*"msg":"relaying"|"msg":"relaying"[^\\n]*"trace_id":"${traceId}"`));
+    expect(relayLog).toMatch(
+      new RegExp(`"trace_id":"${traceId}"[^\\n]*"msg":"relaying"|"msg":"relaying"[^\\n]*"trace_id":"${traceId}"`),
+    );
     await tracing.shutdown();
 
     const spans = await eventually(async () => {
@@ -73,12 +81,20 @@ describe("one trace across processes", () => {
       if (!response.ok) return undefined;
       const found = (await response.json()) as ZipkinSpan[];
       const services = new Set(found.map((s) => s.localEndpoint?.serviceName));
-      return services.has("baton-test-origin") && services.has("baton-test-relay") && found.length >= 4 ? found : undefined;
+      return services.has("baton-test-origin") && services.has("baton-test-relay") && found.length >= 4
+        ? found
+        : undefined;
     }, 30_000);
 
-    const originSend = spans.find((s) => s.localEndpoint?.serviceName === "baton-test-origin" && s.name === `send ${input}`);
-    const relayProcess = spans.find((s) => s.localEndpoint?.serviceName === "baton-test-relay" && s.name === `process ${input}`);
-    const relaySend = spans.find((s) => s.localEndpoint?.serviceName === "baton-test-relay" && s.name === `send ${output}`);
+    const originSend = spans.find(
+      (s) => s.localEndpoint?.serviceName === "baton-test-origin" && s.name === `send ${input}`,
+    );
+    const relayProcess = spans.find(
+      (s) => s.localEndpoint?.serviceName === "baton-test-relay" && s.name === `process ${input}`,
+    );
+    const relaySend = spans.find(
+      (s) => s.localEndpoint?.serviceName === "baton-test-relay" && s.name === `send ${output}`,
+    );
     expect(originSend?.kind).toBe("PRODUCER");
     expect(relayProcess?.kind).toBe("CONSUMER");
     expect(relayProcess?.parentId).toBe(originSend?.id);

@@ -1,0 +1,145 @@
+import type { Command } from "commander";
+import { StackError } from "./stack-errors.ts";
+import { formatDown, formatOneLine, formatStatus } from "./stack-format.ts";
+import { stackDown, stackStatus, stackUp } from "./stack.ts";
+import { applyDeclaredTopics, printTopicResults } from "../topics-command.ts";
+import { applyDeclaredSchemas } from "../schemas-command.ts";
+
+/** After the services answer: make the topics and schemas match the repository (both idempotent). */
+async function applyTopicsAndSchemas(verbose: boolean): Promise<void> {
+  const topics = await applyDeclaredTopics();
+  const { applied, refused } = await applyDeclaredSchemas();
+  const created = topics.filter((result) => result.action !== "unchanged");
+  const registered = applied.filter((result) => !result.unchanged);
+  if (verbose || created.length > 0) printTopicResults(verbose ? topics : created);
+  print(
+    `topics: ${topics.length} declared, ${created.length} created or changed; schemas: ${applied.length + refused.length} subjects, ${registered.length} registered`,
+  );
+  for (const refusal of refused) print(`  REFUSED  ${refusal.subject}: ${refusal.reason}`);
+  if (topics.some((result) => result.action === "refused") || refused.length > 0) {
+    throw new Error("some topics or schemas could not be applied (see REFUSED above)");
+  }
+}
+
+interface StackCommandOptions {
+  stateDir?: string;
+}
+
+/** Adds `baton stack up|down|status`: the local Kafka, schema registry and Zipkin, run from Maven Central without Docker. */
+export function registerStackCommands(program: Command): void {
+  const stack = program
+    .command("stack")
+    .description("run the local stack Baton needs (Kafka, a schema registry, Zipkin) on loopback, without Docker")
+    .option(
+      "--state-dir <dir>",
+      "folder for downloads, logs, data and pid files (default: .baton/ at the repository root)",
+    )
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText(
+      "after",
+      `
+Services, all on loopback:
+  Kafka              127.0.0.1:9092 (controller 127.0.0.1:9093)
+  schema registry    http://127.0.0.1:8081/apis/ccompat/v7 (Apicurio, Confluent-compatible API)
+  Zipkin             http://127.0.0.1:9411
+Needs Java 17+, and Maven the first time (it downloads from Maven Central into .baton/cache/).
+
+Example:
+  $ baton stack up && baton stack status && baton stack down`,
+    );
+
+  stack
+    .command("up")
+    .description("start the local stack (downloading it the first time) and wait until every service answers")
+    .option("--quiet-if-running", "if every service already answers, print one line and exit at once")
+    .addHelpText(
+      "after",
+      `
+Starts only what is not running; running services are left alone, and one whose process died
+is started again. The processes outlive this command; stop them with baton stack down.
+
+Examples:
+  $ baton stack up
+  $ baton stack up --quiet-if-running   # before a test run`,
+    )
+    .action(async (_options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<StackCommandOptions & { quietIfRunning?: boolean }>();
+      await run(async () => {
+        const started = performance.now();
+        if (options.quietIfRunning === true) {
+          const status = await stackStatus({ stateDir: options.stateDir });
+          if (status.ready) {
+            print(formatOneLine(status));
+            await applyTopicsAndSchemas(false);
+            return;
+          }
+        }
+        const status = await stackUp({ stateDir: options.stateDir, onProgress: print });
+        print(`stack ready in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+        for (const line of formatStatus(status, process.cwd())) print(line);
+        await applyTopicsAndSchemas(false);
+        print("stop it with: baton stack down");
+      });
+    });
+
+  stack
+    .command("down")
+    .description("stop the processes baton stack up started (SIGTERM, then SIGKILL after 30 s)")
+    .addHelpText(
+      "after",
+      `
+Stops exactly the pids recorded under .baton/stack/<service>/pid; never anything found by name or port.
+Kafka's data in .baton/stack/kafka/data is kept; the registry and Zipkin keep theirs in memory only.
+
+Example:
+  $ baton stack down`,
+    )
+    .action(async (_options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<StackCommandOptions>();
+      await run(async () => {
+        const result = await stackDown({ stateDir: options.stateDir, onProgress: print });
+        for (const line of formatDown(result)) print(line);
+      });
+    });
+
+  stack
+    .command("status")
+    .description("show whether each service runs, where it listens and where its logs are")
+    .option("--json", "print the status as JSON")
+    .addHelpText(
+      "after",
+      `
+Exits 0 when every service answers, 1 otherwise.
+
+Examples:
+  $ baton stack status
+  $ baton stack status --json | jq .ready`,
+    )
+    .action(async (_options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<StackCommandOptions & { json?: boolean }>();
+      await run(async () => {
+        const status = await stackStatus({ stateDir: options.stateDir });
+        if (options.json === true) print(JSON.stringify(status, null, 2));
+        else for (const line of formatStatus(status, process.cwd())) print(line);
+        if (!status.ready) process.exitCode = 1;
+      });
+    });
+}
+
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function run(work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    process.exitCode = 1;
+    if (error instanceof StackError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      if (error.details !== undefined) process.stderr.write(`${error.details}\n`);
+    } else {
+      process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+  }
+}

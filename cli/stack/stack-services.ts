@@ -1,0 +1,192 @@
+import { join } from "node:path";
+import type { ArtifactSpec } from "./artifact-cache.ts";
+import { probeHttp } from "./http-probe.ts";
+import { probeKafkaBroker } from "./kafka-probe.ts";
+import { ownershipFlag } from "./process-control.ts";
+import type { StackPaths } from "./stack-paths.ts";
+
+/** The services of the local stack. */
+export type ServiceName = "kafka" | "registry" | "zipkin";
+
+/** Everything the stack listens on is on loopback only. */
+export const stackHost = "127.0.0.1";
+
+/** Where the local stack's services answer; the defaults every Baton component uses locally. */
+export const stackEndpoints = {
+  kafkaBootstrapServers: `${stackHost}:9092`,
+  schemaRegistryUrl: `http://${stackHost}:8081/apis/ccompat/v7`,
+  zipkinUrl: `http://${stackHost}:9411`,
+} as const;
+
+/** Versions of what the stack runs; see deploy/local/README.md for why each is what it is. */
+export const stackVersions = {
+  kafka: "4.4.0",
+  kafkaTools: "4.3.1",
+  apicurioRegistry: "3.0.9",
+  zipkin: "3.6.1",
+} as const;
+
+/**
+ * For the registry and Zipkin, which see little load locally: the client compiler only and the serial collector start
+ * them in about half the CPU time, leaving the two cores to Kafka (which keeps the JVM's defaults for benchmarks).
+ */
+const lightJvmFlags = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"];
+
+/** A port a service listens on and what it is for. */
+export interface ServicePort {
+  port: number;
+  role: string;
+}
+
+/** One service of the stack: what to download, how to start it and how to tell it is ready. */
+export interface ServiceDefinition {
+  name: ServiceName;
+  /** Product and version, for people ("Kafka 4.4.0"). */
+  title: string;
+  /** The address clients use. */
+  address: string;
+  ports: ServicePort[];
+  artifact: ArtifactSpec;
+  /** This service's folder: pid file, logs, configuration, data. */
+  serviceDir: string;
+  pidFile: string;
+  /** The service's own log (where to look first). */
+  logFile: string;
+  /** The process's stdout and stderr. */
+  outputFile: string;
+  dataDir: string | undefined;
+  /** The JVM arguments, given the artifact's cache folder; the ownership flag is among them. */
+  javaArguments: (artifactDir: string) => string[];
+  /** True when the service answers like itself. */
+  probe: () => Promise<boolean>;
+  /** A line the service's log prints once it has fully started. */
+  startedLogLine: string | undefined;
+}
+
+/** Kafka's admin tools (TopicCommand and friends), a classpath folder of their own. */
+export function kafkaToolsArtifact(paths: StackPaths): ArtifactSpec {
+  return {
+    cacheName: `kafka-tools-${stackVersions.kafkaTools}`,
+    label: `Kafka tools ${stackVersions.kafkaTools}`,
+    coordinates: `org.apache.kafka:kafka-tools:${stackVersions.kafkaTools}`,
+    source: { kind: "pom-dependencies", pomFile: join(paths.deployDir, "kafka-tools", "pom.xml") },
+  };
+}
+
+/** The three services, in start order. */
+export function stackServices(paths: StackPaths): ServiceDefinition[] {
+  return [kafkaService(paths), registryService(paths), zipkinService(paths)];
+}
+
+function kafkaService(paths: StackPaths): ServiceDefinition {
+  const serviceDir = join(paths.stackDir, "kafka");
+  const brokerPort = 9092;
+  const controllerPort = 9093;
+  return {
+    name: "kafka",
+    title: `Kafka ${stackVersions.kafka}`,
+    address: stackEndpoints.kafkaBootstrapServers,
+    ports: [
+      { port: brokerPort, role: "broker" },
+      { port: controllerPort, role: "controller" },
+    ],
+    artifact: {
+      cacheName: `kafka-${stackVersions.kafka}`,
+      label: `Kafka ${stackVersions.kafka}`,
+      coordinates: `org.apache.kafka:kafka_2.13:${stackVersions.kafka}`,
+      source: { kind: "pom-dependencies", pomFile: join(paths.deployDir, "kafka", "pom.xml") },
+    },
+    serviceDir,
+    pidFile: join(serviceDir, "pid"),
+    logFile: join(serviceDir, "server.log"),
+    outputFile: join(serviceDir, "output.log"),
+    dataDir: join(serviceDir, "data"),
+    javaArguments: (artifactDir) => [
+      "-Xms256m",
+      "-Xmx512m",
+      "-Djava.awt.headless=true",
+      ownershipFlag("kafka"),
+      `-Dlog4j2.configurationFile=${join(serviceDir, "log4j2.properties")}`,
+      `-Dkafka.logs.dir=${serviceDir}`,
+      "-cp",
+      join(artifactDir, "*"),
+      "kafka.Kafka",
+      join(serviceDir, "server.properties"),
+    ],
+    probe: () => probeKafkaBroker(stackHost, brokerPort),
+    startedLogLine: "Kafka Server started",
+  };
+}
+
+function registryService(paths: StackPaths): ServiceDefinition {
+  const serviceDir = join(paths.stackDir, "registry");
+  const version = stackVersions.apicurioRegistry;
+  return {
+    name: "registry",
+    title: `Apicurio Registry ${version}`,
+    address: stackEndpoints.schemaRegistryUrl,
+    ports: [{ port: 8081, role: "http" }],
+    artifact: {
+      cacheName: `apicurio-registry-${version}`,
+      label: `Apicurio Registry ${version}`,
+      coordinates: `io.apicurio:apicurio-registry-app:${version}:tar.gz:all`,
+      source: { kind: "tar.gz", coordinates: `io.apicurio:apicurio-registry-app:${version}:tar.gz:all` },
+    },
+    serviceDir,
+    pidFile: join(serviceDir, "pid"),
+    logFile: join(serviceDir, "output.log"),
+    outputFile: join(serviceDir, "output.log"),
+    dataDir: undefined,
+    javaArguments: (artifactDir) => [
+      "-Xmx384m",
+      ...lightJvmFlags,
+      ownershipFlag("registry"),
+      `-Dquarkus.http.host=${stackHost}`,
+      "-Dquarkus.http.port=8081",
+      "-Dapicurio.storage.kind=sql",
+      "-Dapicurio.storage.sql.kind=h2",
+      "-Dapicurio.rest.deletion.group.enabled=true",
+      "-Dapicurio.rest.deletion.artifact.enabled=true",
+      "-Dapicurio.rest.deletion.artifact-version.enabled=true",
+      "-jar",
+      join(artifactDir, `apicurio-registry-app-${version}-runner.jar`),
+    ],
+    probe: () => probeHttp(`${stackEndpoints.schemaRegistryUrl}/subjects`),
+    startedLogLine: undefined,
+  };
+}
+
+function zipkinService(paths: StackPaths): ServiceDefinition {
+  const serviceDir = join(paths.stackDir, "zipkin");
+  const version = stackVersions.zipkin;
+  return {
+    name: "zipkin",
+    title: `Zipkin ${version}`,
+    address: stackEndpoints.zipkinUrl,
+    ports: [{ port: 9411, role: "http" }],
+    artifact: {
+      cacheName: `zipkin-server-${version}`,
+      label: `Zipkin ${version}`,
+      coordinates: `io.zipkin:zipkin-server:${version}:jar:exec`,
+      source: { kind: "file", coordinates: `io.zipkin:zipkin-server:${version}:jar:exec` },
+    },
+    serviceDir,
+    pidFile: join(serviceDir, "pid"),
+    logFile: join(serviceDir, "output.log"),
+    outputFile: join(serviceDir, "output.log"),
+    dataDir: undefined,
+    javaArguments: (artifactDir) => [
+      "-Xmx256m",
+      ...lightJvmFlags,
+      ownershipFlag("zipkin"),
+      "-jar",
+      join(artifactDir, `zipkin-server-${version}-exec.jar`),
+      "--zipkin.storage.type=mem",
+      `--armeria.ports[0].ip=${stackHost}`,
+      "--armeria.ports[0].port=9411",
+      "--armeria.ports[0].protocols[0]=http",
+    ],
+    probe: () => probeHttp(`${stackEndpoints.zipkinUrl}/health`),
+    startedLogLine: undefined,
+  };
+}

@@ -1,0 +1,156 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { BatonError } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/telemetry/logger.ts";
+import type { ToolCatalog } from "../../shared/schemas/records.ts";
+import type { ServerSpec } from "./servers-file.ts";
+
+/** What one tool call returned. */
+export type ToolCallOutcome =
+  | { status: "SUCCEEDED"; output: string }
+  | { status: "FAILED"; error: string }
+  | { status: "TIMED_OUT"; error: string };
+
+/** Calls tools by qualified name; the executor's logic depends on this, not on MCP itself. */
+export interface ToolInvoker {
+  call(
+    tool: string,
+    args: unknown,
+    options: { timeoutMs: number; meta: Record<string, string> },
+  ): Promise<ToolCallOutcome>;
+}
+
+interface Connection {
+  spec: ServerSpec;
+  client: Client;
+  started: ChildProcess | undefined;
+}
+
+function resolveCommand(command: string): string {
+  return command === "node" ? process.execPath : command;
+}
+
+async function waitForUrl(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const health = new URL("/healthz", url);
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(health);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new BatonError("TIMEOUT", `MCP server at ${url} did not answer ${health.pathname} within ${timeoutMs} ms`);
+}
+
+/** MCP client connections to every configured server (stdio and Streamable HTTP), with their tool catalogues. */
+export class McpConnections implements ToolInvoker {
+  private readonly connections = new Map<string, Connection>();
+  private readonly logger: Logger;
+  private readonly cwd: string;
+
+  constructor(options: { logger: Logger; cwd: string }) {
+    this.logger = options.logger;
+    this.cwd = options.cwd;
+  }
+
+  /** Starts (when configured) and connects every server; fails naming the first server that cannot be reached. */
+  async connect(servers: ServerSpec[]): Promise<void> {
+    for (const spec of servers) {
+      const client = new Client({ name: "baton-executor", version: "0.1.0" });
+      let started: ChildProcess | undefined;
+      try {
+        if (spec.transport === "stdio") {
+          const transport = new StdioClientTransport({
+            command: resolveCommand(spec.command),
+            args: spec.args,
+            env: { ...(process.env as Record<string, string>), ...spec.env },
+            cwd: this.cwd,
+            stderr: "inherit",
+          });
+          await client.connect(transport);
+        } else {
+          if (spec.start !== undefined) {
+            started = spawn(resolveCommand(spec.start.command), spec.start.args, {
+              cwd: this.cwd,
+              env: { ...process.env, ...spec.start.env },
+              stdio: ["ignore", "inherit", "inherit"],
+            });
+            await waitForUrl(spec.url, 30_000);
+          }
+          await client.connect(new StreamableHTTPClientTransport(new URL(spec.url)));
+        }
+      } catch (error) {
+        started?.kill("SIGTERM");
+        throw new BatonError("INTERNAL", `cannot connect to MCP server ${spec.name}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      this.connections.set(spec.name, { spec, client, started });
+      this.logger.info({ server: spec.name, transport: spec.transport }, "connected to MCP server");
+    }
+  }
+
+  /** Each server's tools from tools/list, with qualified names `<server>/<tool>`. */
+  async catalogues(now: number): Promise<ToolCatalog[]> {
+    const catalogues: ToolCatalog[] = [];
+    for (const [name, connection] of this.connections) {
+      const { tools } = await connection.client.listTools();
+      catalogues.push({
+        server: name,
+        transport: connection.spec.transport,
+        tools: tools.map((tool) => ({
+          name: `${name}/${tool.name}`,
+          description: tool.description ?? "",
+          inputSchema: JSON.stringify(tool.inputSchema),
+        })),
+        updatedAt: now,
+      });
+    }
+    return catalogues;
+  }
+
+  async call(
+    tool: string,
+    args: unknown,
+    options: { timeoutMs: number; meta: Record<string, string> },
+  ): Promise<ToolCallOutcome> {
+    const slash = tool.indexOf("/");
+    const connection = this.connections.get(tool.slice(0, slash));
+    if (slash < 0 || connection === undefined) return { status: "FAILED", error: `no MCP server offers ${tool}` };
+    try {
+      const result = await connection.client.callTool(
+        { name: tool.slice(slash + 1), arguments: args as Record<string, unknown>, _meta: options.meta },
+        undefined,
+        { timeout: options.timeoutMs },
+      );
+      const parts: unknown[] = Array.isArray(result.content) ? (result.content as unknown[]) : [];
+      const text = parts
+        .filter((part): part is { type: "text"; text: string } => (part as { type?: unknown }).type === "text")
+        .map((part) => part.text)
+        .join("\n");
+      if (result.isError === true) return { status: "FAILED", error: text || "the tool reported an error" };
+      const output = result.structuredContent ?? (text === "" ? null : { text });
+      return { status: "SUCCEEDED", output: JSON.stringify(output) };
+    } catch (error) {
+      if (error instanceof McpError && error.code === (ErrorCode.RequestTimeout as number)) {
+        return { status: "TIMED_OUT", error: `${tool} did not answer within ${options.timeoutMs} ms` };
+      }
+      return { status: "FAILED", error: `${tool} failed: ${(error as Error).message}` };
+    }
+  }
+
+  /** Closes every client and stops the servers this executor started. */
+  async close(): Promise<void> {
+    for (const connection of this.connections.values()) {
+      await connection.client.close().catch(() => undefined);
+      connection.started?.kill("SIGTERM");
+    }
+    this.connections.clear();
+  }
+}

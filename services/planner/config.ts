@@ -1,0 +1,14 @@
+import { z } from "zod";
+import { backboneConfigSchema } from "../../shared/config.ts";
+import { fromRoot } from "../../shared/paths.ts";
+
+/** The planner's environment. */
+export const plannerConfigSchema = backboneConfigSchema.extend({
+  WORKFLOWS_DIR: z.string().min(1).default(fromRoot("workflows")),
+  /** Tenants are the ones the policy file names. */
+  POLICY_FILE: z.string().min(1).default(fromRoot("policies", "default.yaml")),
+  PLANNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
+});
+
+/** The planner's parsed settings. */
+export type PlannerConfig = z.output<typeof plannerConfigSchema>;

@@ -1,0 +1,55 @@
+import { parseConfig } from "../../shared/config.ts";
+import { KeyedTable } from "../../shared/kafka/keyed-table.ts";
+import { loadPolicy } from "../../shared/policy-file.ts";
+import type { Request, RunState, ToolCatalog, ToolDescription, ToolResult } from "../../shared/schemas/records.ts";
+import { startStageProcess, type StageProcess } from "../../shared/stage-process.ts";
+import { ArgumentValidator } from "./argument-validator.ts";
+import { plannerConfigSchema } from "./config.ts";
+import { plannerTopics, recordResult, startRun, type PlannerContext } from "./planner.ts";
+import { loadWorkflows } from "./workflow-file.ts";
+
+/** Starts the planner: requests and tool results in; tool calls, run state and completed runs out. */
+export async function runPlanner(env: Record<string, string | undefined>): Promise<StageProcess> {
+  const config = parseConfig(plannerConfigSchema, env);
+  const workflows = await loadWorkflows(config.WORKFLOWS_DIR);
+  const policy = await loadPolicy(config.POLICY_FILE);
+  return startStageProcess<Request | ToolResult>({
+    stage: "planner",
+    config,
+    topics: ["baton.requests", "baton.tool-results"],
+    partitionsConsumedConcurrently: config.PLANNER_CONCURRENCY,
+    async setup({ backbone }) {
+      const { kafka, codec, logger } = backbone;
+      const runs = new KeyedTable<RunState>({ kafka, codec, logger, topic: plannerTopics.runs });
+      const catalogues = new KeyedTable<ToolCatalog>({ kafka, codec, logger, topic: "baton.tool-catalogs" });
+      await Promise.all([runs.start(), catalogues.start()]);
+      const tool = (name: string): ToolDescription | undefined => {
+        const catalogue = catalogues.get(name.split("/")[0] ?? "");
+        return catalogue?.tools.find((candidate) => candidate.name === name);
+      };
+      const context: PlannerContext = {
+        workflows,
+        tenants: new Set(Object.keys(policy.tenants)),
+        tool,
+        validator: new ArgumentValidator(),
+        now: Date.now,
+      };
+      let caughtUp: Promise<void> = Promise.resolve();
+      return {
+        onAssigned: () => {
+          caughtUp = runs.catchUp();
+        },
+        handler: async (message) => {
+          await caughtUp;
+          const outcome =
+            message.topic === "baton.requests"
+              ? startRun(message.value as Request, runs.get((message.value as Request).requestId), context)
+              : recordResult(message.value as ToolResult, runs.get((message.value as ToolResult).requestId), context);
+          if (outcome.run !== undefined) runs.set(outcome.run.requestId, outcome.run);
+          return { messages: outcome.messages };
+        },
+        shutdown: [{ name: "tables", run: async () => void (await Promise.all([runs.stop(), catalogues.stop()])) }],
+      };
+    },
+  });
+}

@@ -1,0 +1,235 @@
+import { BatonError } from "../../shared/errors.ts";
+import type { OutgoingMessage } from "../../shared/kafka/producer.ts";
+import type {
+  CompletedRun,
+  Request,
+  RunState,
+  StepState,
+  ToolCall,
+  ToolDescription,
+  ToolResult,
+} from "../../shared/schemas/records.ts";
+import { evaluate, render, type Condition } from "../../shared/templates.ts";
+import { templateData } from "../../shared/run-data.ts";
+import type { ArgumentValidator } from "./argument-validator.ts";
+import { routeByKeywords } from "./router.ts";
+import type { Workflow } from "./workflow-file.ts";
+
+/** Topics the planner writes. */
+export const plannerTopics = {
+  toolCalls: "baton.tool-calls",
+  runs: "baton.runs",
+  completedRuns: "baton.completed-runs",
+} as const;
+
+/** What the planner needs besides the message: workflows, tenants, the tool catalogue, a clock. */
+export interface PlannerContext {
+  workflows: ReadonlyMap<string, Workflow>;
+  tenants: ReadonlySet<string>;
+  /** The tool a qualified name refers to, from the executors' catalogues. */
+  tool(name: string): ToolDescription | undefined;
+  validator: ArgumentValidator;
+  now(): number;
+}
+
+/** The planner's answer to one message: the run's new state (to record) and the messages to send. */
+export interface PlannerOutcome {
+  run: RunState | undefined;
+  messages: OutgoingMessage[];
+}
+
+const terminal = new Set(["SUCCEEDED", "FAILED", "DENIED", "SKIPPED", "TIMED_OUT"]);
+
+function refuse(request: Request, outcome: "REFUSED" | "FAILED", reason: string, now: number): PlannerOutcome {
+  const completed: CompletedRun = {
+    requestId: request.requestId,
+    tenant: request.tenant,
+    input: request.input,
+    workflow: request.workflow,
+    metadata: request.metadata,
+    outcome,
+    error: reason,
+    answerTemplate: null,
+    steps: [],
+    completedAt: now,
+  };
+  return {
+    run: undefined,
+    messages: [{ topic: plannerTopics.completedRuns, key: request.requestId, value: completed }],
+  };
+}
+
+/** Problems that make a plan unable to run: tools no executor offers. */
+function planProblems(workflow: Workflow, context: PlannerContext): string[] {
+  return workflow.steps
+    .filter((step) => context.tool(step.tool) === undefined)
+    .map((step) => `step ${step.id} uses unknown tool ${step.tool}`);
+}
+
+/** Starts a run for a request: picks the workflow, checks the plan, and dispatches the steps that can start. */
+export function startRun(request: Request, existing: RunState | undefined, context: PlannerContext): PlannerOutcome {
+  if (existing !== undefined) return { run: undefined, messages: [] };
+  const now = context.now();
+  if (!context.tenants.has(request.tenant)) return refuse(request, "REFUSED", `unknown tenant ${request.tenant}`, now);
+  let workflow: Workflow | undefined;
+  if (request.workflow !== null) {
+    workflow = context.workflows.get(request.workflow);
+    if (workflow === undefined) {
+      const known = [...context.workflows.keys()].join(", ");
+      return refuse(request, "REFUSED", `unknown workflow ${request.workflow} (known: ${known})`, now);
+    }
+  } else {
+    workflow = routeByKeywords(request.input, context.workflows.values());
+    if (workflow === undefined) return refuse(request, "REFUSED", "no workflow matches this request", now);
+  }
+  const problems = planProblems(workflow, context);
+  if (problems.length > 0)
+    return refuse(request, "FAILED", `invalid plan for ${workflow.name}: ${problems.join("; ")}`, now);
+
+  const run: RunState = {
+    requestId: request.requestId,
+    tenant: request.tenant,
+    input: request.input,
+    workflow: workflow.name,
+    metadata: request.metadata,
+    submittedAt: request.submittedAt,
+    status: "RUNNING",
+    answerTemplate: workflow.answer.length === 0 ? null : JSON.stringify(workflow.answer),
+    steps: workflow.steps.map((step): StepState => ({
+      stepId: step.id,
+      tool: step.tool,
+      needs: step.needs,
+      condition: step.when === undefined ? null : JSON.stringify(step.when),
+      argumentsTemplate: JSON.stringify(step.arguments),
+      timeoutMs: step.timeoutMs,
+      status: "PENDING",
+      output: null,
+      error: null,
+      attempts: 0,
+      dispatchedAt: null,
+      durationMs: 0,
+    })),
+    updatedAt: now,
+  };
+  return advance(run, context);
+}
+
+/** Records a step's result in its run and dispatches what became ready; finishes the run when all steps are done. */
+export function recordResult(result: ToolResult, run: RunState | undefined, context: PlannerContext): PlannerOutcome {
+  if (run === undefined) {
+    throw new BatonError("INVALID_INPUT", `result for step ${result.stepId} of unknown run ${result.requestId}`);
+  }
+  const step = run.steps.find((candidate) => candidate.stepId === result.stepId);
+  if (step === undefined) throw new BatonError("INVALID_INPUT", `run ${run.requestId} has no step ${result.stepId}`);
+  if (run.status === "COMPLETED" || step.status !== "DISPATCHED") return { run: undefined, messages: [] };
+  const updated: RunState = {
+    ...run,
+    steps: run.steps.map((candidate) =>
+      candidate.stepId === step.stepId
+        ? {
+            ...candidate,
+            status: result.status,
+            output: result.output,
+            error: result.error,
+            attempts: Math.max(candidate.attempts, result.attempts),
+            durationMs: result.durationMs,
+          }
+        : candidate,
+    ),
+    updatedAt: context.now(),
+  };
+  return advance(updated, context);
+}
+
+function advance(start: RunState, context: PlannerContext): PlannerOutcome {
+  const now = context.now();
+  const steps = start.steps.map((step) => ({ ...step }));
+  const byId = new Map(steps.map((step) => [step.stepId, step]));
+  const calls: ToolCall[] = [];
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const step of steps) {
+      if (step.status !== "PENDING") continue;
+      const needs = step.needs.map((id) => byId.get(id));
+      if (!needs.every((need) => need !== undefined && terminal.has(need.status))) continue;
+      changed = true;
+      const unmet = needs.find((need) => need !== undefined && need.status !== "SUCCEEDED");
+      if (unmet !== undefined) {
+        step.status = "SKIPPED";
+        step.error = `needs ${unmet.stepId}, which ended ${unmet.status}`;
+        continue;
+      }
+      const data = templateData({ ...start, steps });
+      if (step.condition !== null && !evaluate(JSON.parse(step.condition) as Condition, data)) {
+        step.status = "SKIPPED";
+        step.error = "condition not met";
+        continue;
+      }
+      const argumentsValue = render(JSON.parse(step.argumentsTemplate), data);
+      const tool = context.tool(step.tool);
+      const problems =
+        tool === undefined
+          ? [`tool ${step.tool} is not offered by any executor`]
+          : context.validator.problems(tool.inputSchema, argumentsValue);
+      if (problems.length > 0) {
+        step.status = "FAILED";
+        step.error = `invalid arguments for ${step.tool}: ${problems.join("; ")}`;
+        continue;
+      }
+      step.status = "DISPATCHED";
+      step.attempts += 1;
+      step.dispatchedAt = now;
+      calls.push({
+        requestId: start.requestId,
+        tenant: start.tenant,
+        stepId: step.stepId,
+        tool: step.tool,
+        arguments: JSON.stringify(argumentsValue),
+        idempotencyKey: `${start.requestId}/${step.stepId}`,
+        attempt: step.attempts,
+        timeoutMs: step.timeoutMs,
+        dispatchedAt: now,
+      });
+    }
+  }
+  const done = steps.every((step) => terminal.has(step.status));
+  const run: RunState = { ...start, steps, status: done ? "COMPLETED" : "RUNNING", updatedAt: now };
+  const messages: OutgoingMessage[] = calls.map((call) => ({
+    topic: plannerTopics.toolCalls,
+    key: call.requestId,
+    value: call,
+  }));
+  messages.push({ topic: plannerTopics.runs, key: run.requestId, value: run });
+  if (done) messages.push({ topic: plannerTopics.completedRuns, key: run.requestId, value: completedRun(run, now) });
+  return { run, messages };
+}
+
+function completedRun(run: RunState, now: number): CompletedRun {
+  const denied = run.steps.filter((step) => step.status === "DENIED");
+  const failed = run.steps.filter((step) => step.status === "FAILED" || step.status === "TIMED_OUT");
+  const outcome = denied.length > 0 ? "REFUSED" : failed.length > 0 ? "FAILED" : "COMPLETED";
+  const reasons = [...denied, ...failed].map(
+    (step) => `${step.stepId} (${step.tool}) ${step.status}: ${step.error ?? "no reason given"}`,
+  );
+  return {
+    requestId: run.requestId,
+    tenant: run.tenant,
+    input: run.input,
+    workflow: run.workflow,
+    metadata: run.metadata,
+    outcome,
+    error: reasons.length === 0 ? null : reasons.join("; "),
+    answerTemplate: run.answerTemplate,
+    steps: run.steps.map((step) => ({
+      stepId: step.stepId,
+      tool: step.tool,
+      status: step.status,
+      output: step.output,
+      error: step.error,
+      attempts: step.attempts,
+      durationMs: step.durationMs,
+    })),
+    completedAt: now,
+  };
+}

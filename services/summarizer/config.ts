@@ -1,0 +1,7 @@
+import { z } from "zod";
+import { backboneConfigSchema } from "../../shared/config.ts";
+
+/** The summarizer's environment. */
+export const summarizerConfigSchema = backboneConfigSchema.extend({
+  SUMMARIZER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
+});

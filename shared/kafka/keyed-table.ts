@@ -1,0 +1,118 @@
+import { randomUUID } from "node:crypto";
+import type { Consumer, Kafka } from "kafkajs";
+import type { AvroCodec } from "../schemas/codec.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { BatonError } from "../errors.ts";
+
+/** Options for {@link KeyedTable}. */
+export interface KeyedTableOptions {
+  kafka: Kafka;
+  codec: AvroCodec;
+  logger: Logger;
+  /** A compacted topic whose latest value per key is the state (a tombstone deletes the key). */
+  topic: string;
+}
+
+/**
+ * The latest value of every key of a compacted topic, kept in memory and followed live: how planners
+ * restore run state and how stages read the tool catalogue. Every instance reads every partition, so a
+ * run moved to another planner is already known there; `catchUp` waits until what was written is read.
+ */
+export class KeyedTable<T> {
+  private readonly options: KeyedTableOptions;
+  private readonly consumer: Consumer;
+  private readonly values = new Map<string, T>();
+  private readonly positions = new Map<number, bigint>();
+  private readonly listeners = new Set<() => void>();
+
+  constructor(options: KeyedTableOptions) {
+    this.options = options;
+    this.consumer = options.kafka.consumer({
+      groupId: `baton-table-${options.topic}-${randomUUID()}`,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  /** Starts following the topic and resolves once everything written before the call has been read. */
+  async start(): Promise<void> {
+    const { topic, codec, logger } = this.options;
+    try {
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topics: [topic], fromBeginning: true });
+    } catch (error) {
+      throw new BatonError("KAFKA_UNAVAILABLE", `cannot read ${topic}: ${(error as Error).message}`, { cause: error });
+    }
+    await this.consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        const key = message.key?.toString("utf8");
+        if (key !== undefined) {
+          if (message.value === null) this.values.delete(key);
+          else {
+            try {
+              this.values.set(key, (await codec.decode<T>(message.value)).value);
+            } catch (error) {
+              logger.error(
+                { topic, partition, offset: message.offset, err: error },
+                "skipping undecodable table entry",
+              );
+            }
+          }
+        }
+        this.positions.set(partition, BigInt(message.offset) + 1n);
+        for (const listener of this.listeners) listener();
+      },
+    });
+    await this.catchUp();
+  }
+
+  /** Resolves once this table has read every message written to the topic before the call. */
+  async catchUp(timeoutMs = 60_000): Promise<void> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    let ends: Array<{ partition: number; high: string; low: string }>;
+    try {
+      ends = await admin.fetchTopicOffsets(this.options.topic);
+    } finally {
+      await admin.disconnect();
+    }
+    const reached = (): boolean =>
+      ends.every(({ partition, high, low }) => high === low || (this.positions.get(partition) ?? 0n) >= BigInt(high));
+    if (reached()) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.listeners.delete(check);
+        reject(
+          new BatonError("KAFKA_UNAVAILABLE", `could not read ${this.options.topic} to its end within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      const check = (): void => {
+        if (!reached()) return;
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        resolve();
+      };
+      this.listeners.add(check);
+    });
+  }
+
+  /** The latest value of a key, if any. */
+  get(key: string): T | undefined {
+    return this.values.get(key);
+  }
+
+  /** Records a value this process just wrote, so it is visible before it is read back. */
+  set(key: string, value: T): void {
+    this.values.set(key, value);
+  }
+
+  /** Every key's latest value. */
+  entries(): IterableIterator<[string, T]> {
+    return this.values.entries();
+  }
+
+  /** Stops following the topic. */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}

@@ -1,0 +1,110 @@
+import { readFile } from "node:fs/promises";
+import { parse } from "yaml";
+import { z } from "zod";
+import { BatonError } from "./errors.ts";
+import { conditionSchema } from "./templates.ts";
+
+const ruleId = z.string().regex(/^[a-z][a-z0-9-]*$/, "rule ids are lowercase words joined by dashes");
+const toolPattern = z
+  .string()
+  .regex(/^[A-Za-z0-9_*-]+\/[A-Za-z0-9_.*-]+$/, "tool patterns are <server>/<tool>, * matches any part");
+const regexText = z.string().refine((text) => {
+  try {
+    new RegExp(text, "u");
+    return true;
+  } catch {
+    return false;
+  }
+}, "not a valid regular expression");
+
+const argumentRuleSchema = z
+  .strictObject({
+    id: ruleId,
+    tool: toolPattern,
+    path: z.string().min(1),
+    oneOf: z.array(z.unknown()).optional(),
+    pattern: regexText.optional(),
+    max: z.number().optional(),
+    min: z.number().optional(),
+    maxLength: z.number().int().nonnegative().optional(),
+    reason: z.string().optional(),
+  })
+  .refine(
+    (rule) => [rule.oneOf, rule.pattern, rule.max, rule.min, rule.maxLength].some((check) => check !== undefined),
+    "an argument rule needs one of oneOf, pattern, max, min, maxLength",
+  );
+
+const tenantSchema = z.strictObject({
+  tools: z.strictObject({
+    allow: z.array(toolPattern).default([]),
+    deny: z.array(toolPattern).default([]),
+  }),
+  approvals: z
+    .array(
+      z.strictObject({
+        id: ruleId,
+        tool: toolPattern,
+        when: conditionSchema.optional(),
+        reason: z.string().min(1),
+      }),
+    )
+    .default([]),
+  arguments: z.array(argumentRuleSchema).default([]),
+});
+
+const piiKind = z.enum(["email", "phone", "card"]);
+
+/** The zod schema of the policy file (policies/*.yaml). */
+export const policySchema = z.strictObject({
+  tenants: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/), tenantSchema),
+  answers: z
+    .strictObject({
+      redact: z.array(piiKind).default(["email", "phone", "card"]),
+      block: z.array(z.strictObject({ id: ruleId, pattern: regexText, reason: z.string().min(1) })).default([]),
+      compliance: z.array(z.strictObject({ id: ruleId, pattern: regexText, append: z.string().min(1) })).default([]),
+    })
+    .prefault({}),
+});
+
+/** A validated policy. */
+export type Policy = z.output<typeof policySchema>;
+/** One tenant's rules. */
+export type TenantPolicy = Policy["tenants"][string];
+/** A kind of personal data redacted from answers. */
+export type PiiKind = z.output<typeof piiKind>;
+
+/** Parses and validates a policy file's text; every problem is named with the file. */
+export function parsePolicy(text: string, file: string): Policy {
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (error) {
+    throw new BatonError("CONFIG_INVALID", `${file}: not valid YAML: ${(error as Error).message}`);
+  }
+  const result = policySchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
+    throw new BatonError("CONFIG_INVALID", `${file}:\n  ${problems.join("\n  ")}`);
+  }
+  return result.data;
+}
+
+/** Loads and validates the policy file. */
+export async function loadPolicy(file: string): Promise<Policy> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new BatonError("CONFIG_INVALID", `cannot read policy file ${file}: ${(error as Error).message}`);
+  }
+  return parsePolicy(text, file);
+}
+
+/** Whether a qualified tool name matches a pattern where `*` stands for any run of characters. */
+export function toolMatches(pattern: string, tool: string): boolean {
+  const expression = pattern
+    .split("*")
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+    .join(".*");
+  return new RegExp(`^${expression}$`).test(tool);
+}

@@ -1,0 +1,67 @@
+import { createBackbone, type Backbone } from "./backbone.ts";
+import type { BackboneConfig } from "./config.ts";
+import { BatonProducer } from "./kafka/producer.ts";
+import { StageRunner, type StageHandler } from "./kafka/stage-runner.ts";
+import { handleShutdown, type ShutdownStep } from "./shutdown.ts";
+
+/** Options for {@link startStageProcess}. */
+export interface StageProcessOptions<T> {
+  /** The stage's name: service name in logs and traces, and the consumer group `baton-<stage>`. */
+  stage: string;
+  config: BackboneConfig;
+  topics: string[];
+  partitionsConsumedConcurrently?: number;
+  /** Builds the handler once the backbone and producer exist; returns the handler and extra shutdown steps. */
+  setup(context: { backbone: Backbone; producer: BatonProducer }): Promise<{
+    handler: StageHandler<T>;
+    onAssigned?: () => void;
+    shutdown?: ShutdownStep[];
+  }>;
+}
+
+/** A running stage process. */
+export interface StageProcess {
+  backbone: Backbone;
+  stop(): Promise<void>;
+}
+
+/**
+ * The wiring every stage's main.ts shares: backbone, producer, runner in group `baton-<stage>`, and an
+ * orderly stop on SIGTERM/SIGINT (stop consuming, finish in flight, commit, flush producer and spans).
+ */
+export async function startStageProcess<T>(options: StageProcessOptions<T>): Promise<StageProcess> {
+  const backbone = createBackbone(`baton-${options.stage}`, options.config);
+  const { kafka, codec, tracing, logger } = backbone;
+  const producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
+  const { handler, onAssigned, shutdown = [] } = await options.setup({ backbone, producer });
+  const runner = new StageRunner<T>({
+    stage: options.stage,
+    groupId: `baton-${options.stage}`,
+    topics: options.topics,
+    kafka,
+    codec,
+    producer,
+    tracer: tracing.tracer,
+    logger,
+    handler,
+    ...(onAssigned === undefined ? {} : { onAssigned }),
+    ...(options.partitionsConsumedConcurrently === undefined
+      ? {}
+      : { partitionsConsumedConcurrently: options.partitionsConsumedConcurrently }),
+  });
+  const steps: ShutdownStep[] = [
+    { name: "consumer", run: () => runner.stop() },
+    ...shutdown,
+    { name: "producer", run: () => producer.disconnect() },
+    { name: "tracing", run: () => tracing.shutdown() },
+  ];
+  handleShutdown({ logger, steps });
+  await runner.start();
+  logger.info({ stage: options.stage, topics: options.topics }, "stage running");
+  return {
+    backbone,
+    async stop() {
+      for (const step of steps) await step.run();
+    },
+  };
+}

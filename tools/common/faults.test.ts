@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { ConfigurationError, parseEnvironment } from "./environment.ts";
+import { createFaultInjector, faultsSetting, noFaults } from "./faults.ts";
+import { createToolLogger } from "./logger.ts";
+import { toolResult } from "./tool-result.ts";
+import { z } from "zod";
+
+const schema = z.object({ BATON_TOOLS_FAULTS: faultsSetting });
+const logger = createToolLogger("test", "silent");
+const succeed = () => Promise.resolve(toolResult("ok", {}));
+
+describe("faultsSetting", () => {
+  it("means no faults when unset or empty", () => {
+    expect(parseEnvironment(schema, {}).BATON_TOOLS_FAULTS).toEqual(noFaults);
+    expect(parseEnvironment(schema, { BATON_TOOLS_FAULTS: "" }).BATON_TOOLS_FAULTS).toEqual(noFaults);
+  });
+
+  it("reads delay, error, crash and seed", () => {
+    const { BATON_TOOLS_FAULTS } = parseEnvironment(schema, {
+      BATON_TOOLS_FAULTS: "delay=200, error=0.1,crash=0.01,seed=42",
+    });
+    expect(BATON_TOOLS_FAULTS).toEqual({ delayMs: 200, errorRate: 0.1, crashRate: 0.01, seed: 42 });
+  });
+
+  it("names every bad pair under BATON_TOOLS_FAULTS", () => {
+    const parse = () => parseEnvironment(schema, { BATON_TOOLS_FAULTS: "error=1.5,boom=1,delay=-1" });
+    expect(parse).toThrow(ConfigurationError);
+    expect(parse).toThrow(/BATON_TOOLS_FAULTS: "error=1.5"[\s\S]*"boom=1"[\s\S]*"delay=-1"/);
+  });
+});
+
+describe("createFaultInjector", () => {
+  it("the same seed fails the same calls", async () => {
+    const run = async () => {
+      const injector = createFaultInjector({ ...noFaults, errorRate: 0.5, seed: 7 }, logger);
+      const results = await Promise.all(Array.from({ length: 20 }, () => injector.around("tool", succeed)));
+      return results.map((result) => result.isError === true);
+    };
+    const first = await run();
+    expect(await run()).toEqual(first);
+    expect(first).toContain(true);
+    expect(first).toContain(false);
+  });
+
+  it("crashes before the call runs", async () => {
+    const exits: number[] = [];
+    let ran = false;
+    const injector = createFaultInjector({ ...noFaults, crashRate: 1 }, logger, (code) => {
+      exits.push(code);
+      throw new Error("exited");
+    });
+    await expect(
+      injector.around("tool", () => {
+        ran = true;
+        return succeed();
+      }),
+    ).rejects.toThrow("exited");
+    expect(exits).toEqual([1]);
+    expect(ran).toBe(false);
+  });
+});
