@@ -2,6 +2,10 @@ import { Command } from "commander";
 import { registerStackCommands } from "./stack/stack-command.ts";
 import { registerTopicsCommands } from "./topics-command.ts";
 import { registerSchemasCommands } from "./schemas-command.ts";
+import { registerStageCommands } from "./stage-commands.ts";
+import { registerSubmitCommands } from "./submit-command.ts";
+import { registerApprovalCommands } from "./approval-commands.ts";
+import { registerDemoCommand } from "./demo-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -15,6 +19,10 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerTopicsCommands(program);
   registerSchemasCommands(program);
+  registerStageCommands(program);
+  registerSubmitCommands(program);
+  registerApprovalCommands(program);
+  registerDemoCommand(program);
   return program;
 }
 

@@ -49,6 +49,8 @@ export interface DetachedProcessOptions {
   cwd: string;
   /** Receives the process's stdout and stderr (appended). */
   logFile: string;
+  /** The environment; the CLI's own when not given. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -62,7 +64,12 @@ export async function spawnDetached(
 ): Promise<number> {
   const output = openSync(options.logFile, "a");
   try {
-    const child = spawn(command, args, { cwd: options.cwd, detached: true, stdio: ["ignore", output, output] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      detached: true,
+      stdio: ["ignore", output, output],
+      env: options.env ?? process.env,
+    });
     const pid = await new Promise<number>((resolve, reject) => {
       child.once("error", reject);
       child.once("spawn", () => {

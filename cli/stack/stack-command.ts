@@ -4,6 +4,7 @@ import { formatDown, formatOneLine, formatStatus } from "./stack-format.ts";
 import { stackDown, stackStatus, stackUp } from "./stack.ts";
 import { applyDeclaredTopics, printTopicResults } from "../topics-command.ts";
 import { applyDeclaredSchemas } from "../schemas-command.ts";
+import { pipelineStatus, stopPipeline } from "./pipeline-processes.ts";
 
 /** After the services answer: make the topics and schemas match the repository (both idempotent). */
 async function applyTopicsAndSchemas(verbose: boolean): Promise<void> {
@@ -23,6 +24,24 @@ async function applyTopicsAndSchemas(verbose: boolean): Promise<void> {
 
 interface StackCommandOptions {
   stateDir?: string;
+}
+
+/** Starts the stack (or finds it running), then applies topics and schemas; prints progress for people. */
+export async function bringUpStack(options: { stateDir?: string | undefined; quietIfRunning: boolean }): Promise<void> {
+  const started = performance.now();
+  if (options.quietIfRunning) {
+    const status = await stackStatus({ stateDir: options.stateDir });
+    if (status.ready) {
+      print(formatOneLine(status));
+      await applyTopicsAndSchemas(false);
+      return;
+    }
+  }
+  const status = await stackUp({ stateDir: options.stateDir, onProgress: print });
+  print(`stack ready in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+  for (const line of formatStatus(status, process.cwd())) print(line);
+  await applyTopicsAndSchemas(false);
+  print("stop it with: baton stack down");
 }
 
 /** Adds `baton stack up|down|status`: the local Kafka, schema registry and Zipkin, run from Maven Central without Docker. */
@@ -64,27 +83,12 @@ Examples:
     )
     .action(async (_options: unknown, command: Command) => {
       const options = command.optsWithGlobals<StackCommandOptions & { quietIfRunning?: boolean }>();
-      await run(async () => {
-        const started = performance.now();
-        if (options.quietIfRunning === true) {
-          const status = await stackStatus({ stateDir: options.stateDir });
-          if (status.ready) {
-            print(formatOneLine(status));
-            await applyTopicsAndSchemas(false);
-            return;
-          }
-        }
-        const status = await stackUp({ stateDir: options.stateDir, onProgress: print });
-        print(`stack ready in ${((performance.now() - started) / 1000).toFixed(1)}s`);
-        for (const line of formatStatus(status, process.cwd())) print(line);
-        await applyTopicsAndSchemas(false);
-        print("stop it with: baton stack down");
-      });
+      await run(() => bringUpStack({ stateDir: options.stateDir, quietIfRunning: options.quietIfRunning === true }));
     });
 
   stack
     .command("down")
-    .description("stop the processes baton stack up started (SIGTERM, then SIGKILL after 30 s)")
+    .description("stop the pipeline stages baton demo started, then the processes baton stack up started (SIGTERM, then SIGKILL after 30 s)")
     .addHelpText(
       "after",
       `
@@ -97,6 +101,9 @@ Example:
     .action(async (_options: unknown, command: Command) => {
       const options = command.optsWithGlobals<StackCommandOptions>();
       await run(async () => {
+        for (const stage of await stopPipeline(options.stateDir)) {
+          if (stage.outcome !== "not-running") print(`stopped ${stage.stage} (${stage.outcome})`);
+        }
         const result = await stackDown({ stateDir: options.stateDir, onProgress: print });
         for (const line of formatDown(result)) print(line);
       });
@@ -119,8 +126,14 @@ Examples:
       const options = command.optsWithGlobals<StackCommandOptions & { json?: boolean }>();
       await run(async () => {
         const status = await stackStatus({ stateDir: options.stateDir });
-        if (options.json === true) print(JSON.stringify(status, null, 2));
-        else for (const line of formatStatus(status, process.cwd())) print(line);
+        const stages = await pipelineStatus(options.stateDir);
+        if (options.json === true) print(JSON.stringify({ ...status, stages }, null, 2));
+        else {
+          for (const line of formatStatus(status, process.cwd())) print(line);
+          for (const stage of stages) {
+            print(`${stage.stage}: ${stage.running ? `running, pid ${stage.pid ?? "?"}` : "not running"} (log ${stage.logFile})`);
+          }
+        }
         if (!status.ready) process.exitCode = 1;
       });
     });

@@ -33,6 +33,14 @@ function resolveCommand(command: string): string {
   return command === "node" ? process.execPath : command;
 }
 
+async function answers(url: string): Promise<boolean> {
+  try {
+    return (await fetch(new URL("/healthz", url))).ok;
+  } catch {
+    return false;
+  }
+}
+
 async function waitForUrl(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const health = new URL("/healthz", url);
@@ -75,7 +83,7 @@ export class McpConnections implements ToolInvoker {
           });
           await client.connect(transport);
         } else {
-          if (spec.start !== undefined) {
+          if (spec.start !== undefined && !(await answers(spec.url))) {
             started = spawn(resolveCommand(spec.start.command), spec.start.args, {
               cwd: this.cwd,
               env: { ...process.env, ...spec.start.env },

@@ -1,4 +1,4 @@
-import type { Kafka, Message, Producer, Transaction } from "kafkajs";
+import { Partitioners, type Kafka, type Message, type Producer, type Transaction } from "kafkajs";
 import { context, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
 import type { AvroCodec } from "../schemas/codec.ts";
 import { injectTraceContext } from "../telemetry/propagation.ts";
@@ -64,6 +64,10 @@ export class BatonProducer {
   /** Connects an idempotent (and, with a transactionalId, transactional) producer. */
   static async connect(options: ProducerOptions): Promise<BatonProducer> {
     const producer = options.kafka.producer({
+      // Java's murmur2 partitioning: a key lands on the same partition whichever client produced it.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // An idempotent producer retries until the broker is back rather than drop or reorder a message.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 30_000 },
       idempotent: true,
       maxInFlightRequests: options.transactionalId === undefined ? 5 : 1,
       allowAutoTopicCreation: false,

@@ -1,0 +1,97 @@
+import { userInfo } from "node:os";
+import type { Command } from "commander";
+import { readTopic } from "../shared/kafka/topic-reader.ts";
+import type { ApprovalDecision, ApprovalRequest } from "../shared/schemas/records.ts";
+import { BatonError } from "../shared/errors.ts";
+import { openClient, type CliClient } from "./client.ts";
+import { runAction } from "./run-action.ts";
+
+/** The approval requests still waiting (the latest value of each key that is not a tombstone). */
+export async function pendingApprovals(client: CliClient): Promise<ApprovalRequest[]> {
+  const { kafka, codec } = client.backbone;
+  const messages = await readTopic({ kafka, codec, topic: "baton.approval-requests", timeoutMs: 4_000, until: () => false });
+  const latest = new Map<string, ApprovalRequest | null>();
+  for (const message of messages) {
+    if (message.key !== null) latest.set(message.key, message.raw === null ? null : (message.value as ApprovalRequest));
+  }
+  return [...latest.values()].filter((value): value is ApprovalRequest => value !== null);
+}
+
+/** Answers one pending approval request by producing a decision onto baton.approvals. */
+export async function decideApproval(
+  client: CliClient,
+  requestId: string,
+  stepId: string,
+  decision: { approved: boolean; approver: string; comment: string | null },
+): Promise<ApprovalDecision> {
+  const pending = (await pendingApprovals(client)).find((item) => item.requestId === requestId && item.stepId === stepId);
+  if (pending === undefined) {
+    throw new BatonError("INVALID_INPUT", `no pending approval for ${requestId} step ${stepId}; list them with: baton approvals`);
+  }
+  const value: ApprovalDecision = {
+    requestId: pending.requestId,
+    tenant: pending.tenant,
+    stepId: pending.stepId,
+    tool: pending.tool,
+    arguments: pending.arguments,
+    idempotencyKey: pending.idempotencyKey,
+    attempt: pending.attempt,
+    timeoutMs: pending.timeoutMs,
+    dispatchedAt: pending.dispatchedAt,
+    ...decision,
+    decidedAt: Date.now(),
+  };
+  await client.producer.send([{ topic: "baton.approvals", key: requestId, value }]);
+  return value;
+}
+
+/** `baton approvals`, `baton approve`, `baton reject`. */
+export function registerApprovalCommands(program: Command): void {
+  program
+    .command("approvals")
+    .description("list tool calls waiting for a person's approval")
+    .option("--json", "print as JSON")
+    .addHelpText("after", "\nExample:\n  $ baton approvals\n")
+    .action(
+      runAction(async (options: { json?: boolean }) => {
+        const client = await openClient();
+        try {
+          const pending = await pendingApprovals(client);
+          if (options.json === true) console.log(JSON.stringify(pending, null, 2));
+          else if (pending.length === 0) console.log("no calls wait for approval");
+          else {
+            for (const item of pending) {
+              console.log(`${item.requestId} ${item.stepId}: ${item.tool} ${item.arguments} (${item.ruleId}: ${item.reason})`);
+            }
+          }
+        } finally {
+          await client.close();
+        }
+      }),
+    );
+  for (const verb of ["approve", "reject"] as const) {
+    program
+      .command(verb)
+      .description(`${verb} a tool call that waits for approval`)
+      .argument("<requestId>")
+      .argument("<stepId>")
+      .option("--by <name>", "who decides", userInfo().username)
+      .option("--comment <text>", "why")
+      .addHelpText("after", `\nExample:\n  $ baton ${verb} 7d3f0c2e-… refund --comment "checked the photos"\n`)
+      .action(
+        runAction(async (requestId: string, stepId: string, options: { by: string; comment?: string }) => {
+          const client = await openClient();
+          try {
+            await decideApproval(client, requestId, stepId, {
+              approved: verb === "approve",
+              approver: options.by,
+              comment: options.comment ?? null,
+            });
+            console.log(`${verb === "approve" ? "approved" : "rejected"} ${requestId} ${stepId}`);
+          } finally {
+            await client.close();
+          }
+        }),
+      );
+  }
+}

@@ -1,0 +1,95 @@
+import { readFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { TopicWatcher } from "../shared/kafka/topic-watcher.ts";
+import type { Response } from "../shared/schemas/records.ts";
+import { openClient } from "./client.ts";
+import { formatResponse } from "./response-format.ts";
+import { runAction } from "./run-action.ts";
+import { bringUpStack } from "./stack/stack-command.ts";
+import { startPipeline, type StageProcessStatus } from "./stack/pipeline-processes.ts";
+import { submitRequest, type SubmitOptions } from "./submit-command.ts";
+
+/** The example requests the demo sends, from the seed's customer-support story. */
+export const demoRequests: Array<{ title: string; input: string; options: SubmitOptions }> = [
+  {
+    title: "A question the knowledge base answers",
+    input: "How long does shipping take?",
+    options: { tenant: "demo", metadata: {} },
+  },
+  {
+    title: "A damaged order: knowledge base, then a ticket, then an email; the answer passes PII and compliance rules",
+    input: "My order #1234 arrived damaged and I want a refund",
+    options: { tenant: "demo", metadata: { customerEmail: "ann@example.com" } },
+  },
+  {
+    title: "A small refund, issued at once (large ones wait for `baton approve`)",
+    input: "Refund order 1234",
+    options: { tenant: "demo", workflow: "refund", metadata: { orderId: "1234", amount: "30" } },
+  },
+  {
+    title: "A trial tenant may not send email: the call is denied and the response says so",
+    input: "My order #77 arrived broken",
+    options: { tenant: "trial", metadata: { customerEmail: "bob@example.com" } },
+  },
+  {
+    title: "An unknown tenant is refused",
+    input: "How long does shipping take?",
+    options: { tenant: "nobody", metadata: {} },
+  },
+];
+
+async function waitForStages(stages: StageProcessStatus[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const stage of stages) {
+    for (;;) {
+      const log = await readFile(stage.logFile, "utf8").catch(() => "");
+      if (log.includes('"msg":"stage running"')) break;
+      if (Date.now() > deadline) {
+        const tail = log.trim().split("\n").slice(-5).join("\n");
+        throw new Error(`the ${stage.stage} did not start within ${timeoutMs / 1000}s; its log (${stage.logFile}) ends:\n${tail}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+/** `baton demo`: the stack, the four stages in the background, and the example requests with their answers. */
+export function registerDemoCommand(program: Command): void {
+  program
+    .command("demo")
+    .description("bring up the stack and the four stages, send the example requests and print each answer")
+    .addHelpText(
+      "after",
+      "\nThe stack and the stages keep running afterwards; try `baton submit`, and stop all of it with `baton stack down`.\n\nExample:\n  $ baton demo\n",
+    )
+    .action(
+      runAction(async () => {
+        await bringUpStack({ quietIfRunning: true });
+        console.log("starting the pipeline: planner, policy, executor, summarizer");
+        const stages = await startPipeline();
+        await waitForStages(stages, 90_000);
+        for (const stage of stages) console.log(`  ${stage.stage.padEnd(10)} pid ${stage.pid ?? "?"}  log ${stage.logFile}`);
+
+        const client = await openClient();
+        const { kafka, codec } = client.backbone;
+        const watcher = new TopicWatcher<Response>({ kafka, codec, topic: "baton.responses" });
+        try {
+          await watcher.start();
+          for (const example of demoRequests) {
+            console.log(`\n== ${example.title}`);
+            const request = await submitRequest(client, example.input, example.options);
+            const response = await watcher.waitFor(request.requestId, 60_000);
+            for (const line of formatResponse(response.value, request)) console.log(line);
+          }
+        } finally {
+          await watcher.stop();
+          await client.close();
+        }
+        console.log("\nThe stack and the four stages keep running in the background. Try:");
+        console.log('  npx baton submit "Where is my order?" --meta customerEmail=you@example.com --wait');
+        console.log("  npx baton stack status     # what runs, where it logs");
+        console.log("  npx baton stack down       # stop all of it");
+        console.log("Traces: http://127.0.0.1:9411");
+      }),
+    );
+}

@@ -1,0 +1,80 @@
+import { randomUUID } from "node:crypto";
+import type { Consumer, Kafka } from "kafkajs";
+import type { AvroCodec } from "../schemas/codec.ts";
+import { BatonError } from "../errors.ts";
+import { headersToText } from "./headers.ts";
+import type { ReceivedMessage } from "./stage-runner.ts";
+
+/**
+ * Follows a topic from its current end, keeping the latest message of each key, and lets callers wait for
+ * a key: how `baton submit --wait`, tests and benchmarks see responses without reading the whole topic.
+ */
+export class TopicWatcher<T> {
+  private readonly kafka: Kafka;
+  private readonly codec: AvroCodec;
+  private readonly topic: string;
+  private readonly consumer: Consumer;
+  private readonly seen = new Map<string, ReceivedMessage<T>>();
+  private readonly waiting = new Map<string, Array<(message: ReceivedMessage<T>) => void>>();
+
+  constructor(options: { kafka: Kafka; codec: AvroCodec; topic: string }) {
+    this.kafka = options.kafka;
+    this.codec = options.codec;
+    this.topic = options.topic;
+    this.consumer = options.kafka.consumer({ groupId: `baton-watcher-${randomUUID()}`, allowAutoTopicCreation: false });
+  }
+
+  /** Starts at the topic's current end: everything written after this resolves is seen. */
+  async start(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(this.topic).finally(() => admin.disconnect());
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [this.topic], fromBeginning: false });
+    const joined = new Promise<void>((resolve) => this.consumer.on(this.consumer.events.GROUP_JOIN, () => resolve()));
+    await this.consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ topic, partition, message }) => {
+        const key = message.key?.toString("utf8");
+        if (key === undefined) return;
+        const { value } = await this.codec.decode<T>(message.value);
+        const received: ReceivedMessage<T> = {
+          topic,
+          partition,
+          offset: message.offset,
+          key,
+          value,
+          headers: headersToText(message.headers),
+          timestamp: Number(message.timestamp),
+        };
+        this.seen.set(key, received);
+        for (const resolve of this.waiting.get(key) ?? []) resolve(received);
+        this.waiting.delete(key);
+      },
+    });
+    for (const { partition, high } of ends) this.consumer.seek({ topic: this.topic, partition, offset: high });
+    await joined;
+  }
+
+  /** The message for a key, once it arrives; fails with TIMEOUT after `timeoutMs`. */
+  waitFor(key: string, timeoutMs: number): Promise<ReceivedMessage<T>> {
+    const known = this.seen.get(key);
+    if (known !== undefined) return Promise.resolve(known);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new BatonError("TIMEOUT", `no message for ${key} on ${this.topic} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const list = this.waiting.get(key) ?? [];
+      list.push((message) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
+      this.waiting.set(key, list);
+    });
+  }
+
+  /** Stops following. */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}
