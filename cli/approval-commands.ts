@@ -9,7 +9,13 @@ import { runAction } from "./run-action.ts";
 /** The approval requests still waiting (the latest value of each key that is not a tombstone). */
 export async function pendingApprovals(client: CliClient): Promise<ApprovalRequest[]> {
   const { kafka, codec } = client.backbone;
-  const messages = await readTopic({ kafka, codec, topic: "baton.approval-requests", timeoutMs: 4_000, until: () => false });
+  const messages = await readTopic({
+    kafka,
+    codec,
+    topic: "baton.approval-requests",
+    timeoutMs: 4_000,
+    until: () => false,
+  });
   const latest = new Map<string, ApprovalRequest | null>();
   for (const message of messages) {
     if (message.key !== null) latest.set(message.key, message.raw === null ? null : (message.value as ApprovalRequest));
@@ -24,9 +30,14 @@ export async function decideApproval(
   stepId: string,
   decision: { approved: boolean; approver: string; comment: string | null },
 ): Promise<ApprovalDecision> {
-  const pending = (await pendingApprovals(client)).find((item) => item.requestId === requestId && item.stepId === stepId);
+  const pending = (await pendingApprovals(client)).find(
+    (item) => item.requestId === requestId && item.stepId === stepId,
+  );
   if (pending === undefined) {
-    throw new BatonError("INVALID_INPUT", `no pending approval for ${requestId} step ${stepId}; list them with: baton approvals`);
+    throw new BatonError(
+      "INVALID_INPUT",
+      `no pending approval for ${requestId} step ${stepId}; list them with: baton approvals`,
+    );
   }
   const value: ApprovalDecision = {
     requestId: pending.requestId,
@@ -61,7 +72,9 @@ export function registerApprovalCommands(program: Command): void {
           else if (pending.length === 0) console.log("no calls wait for approval");
           else {
             for (const item of pending) {
-              console.log(`${item.requestId} ${item.stepId}: ${item.tool} ${item.arguments} (${item.ruleId}: ${item.reason})`);
+              console.log(
+                `${item.requestId} ${item.stepId}: ${item.tool} ${item.arguments} (${item.ruleId}: ${item.reason})`,
+              );
             }
           }
         } finally {

@@ -46,7 +46,9 @@ async function waitForStages(stages: StageProcessStatus[], timeoutMs: number): P
       if (log.includes('"msg":"stage running"')) break;
       if (Date.now() > deadline) {
         const tail = log.trim().split("\n").slice(-5).join("\n");
-        throw new Error(`the ${stage.stage} did not start within ${timeoutMs / 1000}s; its log (${stage.logFile}) ends:\n${tail}`);
+        throw new Error(
+          `the ${stage.stage} did not start within ${timeoutMs / 1000}s; its log (${stage.logFile}) ends:\n${tail}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
@@ -68,7 +70,8 @@ export function registerDemoCommand(program: Command): void {
         console.log("starting the pipeline: planner, policy, executor, summarizer");
         const stages = await startPipeline();
         await waitForStages(stages, 90_000);
-        for (const stage of stages) console.log(`  ${stage.stage.padEnd(10)} pid ${stage.pid ?? "?"}  log ${stage.logFile}`);
+        for (const stage of stages)
+          console.log(`  ${stage.stage.padEnd(10)} pid ${stage.pid ?? "?"}  log ${stage.logFile}`);
 
         const client = await openClient();
         const { kafka, codec } = client.backbone;

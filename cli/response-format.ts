@@ -23,7 +23,9 @@ export function formatResponse(response: Response, request?: Request): string[] 
 export function formatRun(run: RunState): string[] {
   const lines = [`${run.requestId}: run ${run.status} (workflow ${run.workflow ?? "-"}, tenant ${run.tenant})`];
   for (const step of run.steps) {
-    lines.push(`  step ${step.stepId.padEnd(10)} ${step.tool.padEnd(28)} ${step.status}${step.error === null ? "" : `: ${step.error}`}`);
+    lines.push(
+      `  step ${step.stepId.padEnd(10)} ${step.tool.padEnd(28)} ${step.status}${step.error === null ? "" : `: ${step.error}`}`,
+    );
   }
   return lines;
 }

@@ -69,11 +69,20 @@ export function registerSubmitCommands(program: Command): void {
       runAction(
         async (
           text: string,
-          options: { tenant: string; workflow?: string; meta: Record<string, string>; id?: string; wait?: boolean; timeout: number; json?: boolean },
+          options: {
+            tenant: string;
+            workflow?: string;
+            meta: Record<string, string>;
+            id?: string;
+            wait?: boolean;
+            timeout: number;
+            json?: boolean;
+          },
         ) => {
           const client = await openClient();
           const { kafka, codec } = client.backbone;
-          const watcher = options.wait === true ? new TopicWatcher<Response>({ kafka, codec, topic: "baton.responses" }) : undefined;
+          const watcher =
+            options.wait === true ? new TopicWatcher<Response>({ kafka, codec, topic: "baton.responses" }) : undefined;
           try {
             await watcher?.start();
             const request = await submitRequest(client, text, {
@@ -83,7 +92,11 @@ export function registerSubmitCommands(program: Command): void {
               ...(options.id === undefined ? {} : { requestId: options.id }),
             });
             if (watcher === undefined) {
-              console.log(options.json === true ? JSON.stringify({ requestId: request.requestId }) : `submitted ${request.requestId}`);
+              console.log(
+                options.json === true
+                  ? JSON.stringify({ requestId: request.requestId })
+                  : `submitted ${request.requestId}`,
+              );
               return;
             }
             const response = await watcher.waitFor(request.requestId, options.timeout * 1000);

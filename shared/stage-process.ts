@@ -1,7 +1,7 @@
 import { createBackbone, type Backbone } from "./backbone.ts";
 import type { BackboneConfig } from "./config.ts";
 import { BatonProducer } from "./kafka/producer.ts";
-import { StageRunner, type StageHandler } from "./kafka/stage-runner.ts";
+import { StageRunner, type StageHandler, type StageRunnerOptions } from "./kafka/stage-runner.ts";
 import { handleShutdown, type ShutdownStep } from "./shutdown.ts";
 
 /** Options for {@link startStageProcess}. */
@@ -11,6 +11,8 @@ export interface StageProcessOptions<T> {
   config: BackboneConfig;
   topics: string[];
   partitionsConsumedConcurrently?: number;
+  /** See {@link StageRunnerOptions.sessionTimeoutMs}. */
+  sessionTimeoutMs?: number;
   /** Builds the handler once the backbone and producer exist; returns the handler and extra shutdown steps. */
   setup(context: { backbone: Backbone; producer: BatonProducer }): Promise<{
     handler: StageHandler<T>;
@@ -45,6 +47,7 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     logger,
     handler,
     ...(onAssigned === undefined ? {} : { onAssigned }),
+    ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
     ...(options.partitionsConsumedConcurrently === undefined
       ? {}
       : { partitionsConsumedConcurrently: options.partitionsConsumedConcurrently }),

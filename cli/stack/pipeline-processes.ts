@@ -40,7 +40,10 @@ export async function pipelineStatus(stateDir?: string): Promise<StageProcessSta
 }
 
 /** Starts every stage that is not already running as a detached process; returns their status. */
-export async function startPipeline(env: Record<string, string> = {}, stateDir?: string): Promise<StageProcessStatus[]> {
+export async function startPipeline(
+  env: Record<string, string> = {},
+  stateDir?: string,
+): Promise<StageProcessStatus[]> {
   for (const stage of stageNames) {
     if ((await ownedPid(stage, stateDir)) !== undefined) continue;
     const files = stageFiles(stage, stateDir);
@@ -56,7 +59,10 @@ export async function startPipeline(env: Record<string, string> = {}, stateDir?:
 }
 
 /** Stops the background stages this CLI started (SIGTERM, then SIGKILL after the grace period). */
-export async function stopPipeline(stateDir?: string, graceMs = 20_000): Promise<Array<{ stage: StageName; outcome: StopOutcome | "not-running" }>> {
+export async function stopPipeline(
+  stateDir?: string,
+  graceMs = 20_000,
+): Promise<Array<{ stage: StageName; outcome: StopOutcome | "not-running" }>> {
   return Promise.all(
     stageNames.map(async (stage) => {
       const pid = await ownedPid(stage, stateDir);

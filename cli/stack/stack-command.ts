@@ -88,7 +88,9 @@ Examples:
 
   stack
     .command("down")
-    .description("stop the pipeline stages baton demo started, then the processes baton stack up started (SIGTERM, then SIGKILL after 30 s)")
+    .description(
+      "stop the pipeline stages baton demo started, then the processes baton stack up started (SIGTERM, then SIGKILL after 30 s)",
+    )
     .addHelpText(
       "after",
       `
@@ -131,7 +133,9 @@ Examples:
         else {
           for (const line of formatStatus(status, process.cwd())) print(line);
           for (const stage of stages) {
-            print(`${stage.stage}: ${stage.running ? `running, pid ${stage.pid ?? "?"}` : "not running"} (log ${stage.logFile})`);
+            print(
+              `${stage.stage}: ${stage.running ? `running, pid ${stage.pid ?? "?"}` : "not running"} (log ${stage.logFile})`,
+            );
           }
         }
         if (!status.ready) process.exitCode = 1;

@@ -4,7 +4,17 @@ import { fromRoot } from "../../shared/paths.ts";
 
 /** The planner's environment. */
 export const plannerConfigSchema = backboneConfigSchema.extend({
-  WORKFLOWS_DIR: z.string().min(1).default(fromRoot("workflows")),
+  /** Folders of workflow files, comma-separated. */
+  WORKFLOWS_DIR: z
+    .string()
+    .min(1)
+    .default(fromRoot("workflows"))
+    .transform((value) =>
+      value
+        .split(",")
+        .map((part) => part.trim())
+        .filter((part) => part.length > 0),
+    ),
   /** Tenants are the ones the policy file names. */
   POLICY_FILE: z.string().min(1).default(fromRoot("policies", "default.yaml")),
   PLANNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),

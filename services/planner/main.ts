@@ -16,6 +16,7 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
   return startStageProcess<Request | ToolResult>({
     stage: "planner",
     config,
+    sessionTimeoutMs: 10_000,
     topics: ["baton.requests", "baton.tool-results"],
     partitionsConsumedConcurrently: config.PLANNER_CONCURRENCY,
     async setup({ backbone }) {

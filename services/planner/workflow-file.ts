@@ -104,13 +104,23 @@ export function parseWorkflow(text: string, file: string): Workflow {
   return result.data;
 }
 
-/** Loads every workflows/*.yaml of a folder, failing at start on any invalid file or duplicate name. */
-export async function loadWorkflows(directory: string): Promise<Map<string, Workflow>> {
-  const files = (await readdir(directory)).filter((name) => /\.ya?ml$/.test(name)).sort();
+/** Loads every *.yaml of the given folders, failing at start on any invalid file or duplicate name. */
+export async function loadWorkflows(directories: readonly string[]): Promise<Map<string, Workflow>> {
+  const files: string[] = [];
+  for (const directory of directories) {
+    const names = await readdir(directory).catch((error: unknown) => {
+      throw new BatonError("CONFIG_INVALID", `cannot read workflows folder ${directory}: ${(error as Error).message}`);
+    });
+    files.push(
+      ...names
+        .filter((name) => /\.ya?ml$/.test(name))
+        .sort()
+        .map((name) => join(directory, name)),
+    );
+  }
   const workflows = new Map<string, Workflow>();
   const problems: string[] = [];
-  for (const file of files) {
-    const path = join(directory, file);
+  for (const path of files) {
     try {
       const workflow = parseWorkflow(await readFile(path, "utf8"), path);
       if (workflows.has(workflow.name)) problems.push(`${path}: workflow ${workflow.name} is declared twice`);
@@ -120,6 +130,6 @@ export async function loadWorkflows(directory: string): Promise<Map<string, Work
     }
   }
   if (problems.length > 0) throw new BatonError("CONFIG_INVALID", `invalid workflows:\n${problems.join("\n")}`);
-  if (workflows.size === 0) throw new BatonError("CONFIG_INVALID", `no workflows in ${directory}`);
+  if (workflows.size === 0) throw new BatonError("CONFIG_INVALID", `no workflows in ${directories.join(", ")}`);
   return workflows;
 }

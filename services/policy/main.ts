@@ -12,6 +12,7 @@ export async function runPolicy(env: Record<string, string | undefined>): Promis
   return startStageProcess<ToolCall | ApprovalDecision | Draft>({
     stage: "policy",
     config,
+    sessionTimeoutMs: 10_000,
     topics: ["baton.tool-calls", "baton.approvals", "baton.drafts"],
     partitionsConsumedConcurrently: config.POLICY_CONCURRENCY,
     setup: () =>

@@ -10,6 +10,7 @@ export async function runSummarizer(env: Record<string, string | undefined>): Pr
   return startStageProcess<CompletedRun>({
     stage: "summarizer",
     config,
+    sessionTimeoutMs: 10_000,
     topics: ["baton.completed-runs"],
     partitionsConsumedConcurrently: config.SUMMARIZER_CONCURRENCY,
     setup: () =>

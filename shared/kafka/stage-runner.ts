@@ -48,6 +48,11 @@ export interface StageRunnerOptions<T> {
   fromBeginning?: boolean;
   /** How many partitions are processed at once (messages of one partition stay in order). */
   partitionsConsumedConcurrently?: number;
+  /**
+   * How long the group waits for a silent member before moving its partitions (kafkajs heartbeats between
+   * messages, so a handler must finish well within it).
+   */
+  sessionTimeoutMs?: number;
   /** Called after each rebalance that gave this instance its partitions. */
   onAssigned?: () => void;
 }
@@ -68,8 +73,8 @@ export class StageRunner<T> {
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       allowAutoTopicCreation: false,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 10)),
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.assigned.clear();

@@ -1,0 +1,260 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { backboneConfigSchema, parseConfig } from "../../shared/config.ts";
+import { createBackbone, type Backbone } from "../../shared/backbone.ts";
+import { createLogger } from "../../shared/telemetry/logger.ts";
+import { BatonProducer } from "../../shared/kafka/producer.ts";
+import { TopicWatcher } from "../../shared/kafka/topic-watcher.ts";
+import { readTopic } from "../../shared/kafka/topic-reader.ts";
+import { deadLetterHeaders } from "../../shared/kafka/headers.ts";
+import type {
+  ApprovalDecision,
+  ApprovalRequest,
+  PolicyDecision,
+  Request,
+  Response,
+  ToolCall,
+} from "../../shared/schemas/records.ts";
+import { TestPipeline } from "./pipeline.ts";
+
+let pipeline: TestPipeline;
+let backbone: Backbone;
+let producer: BatonProducer;
+let responses: TopicWatcher<Response>;
+
+beforeAll(async () => {
+  const config = parseConfig(backboneConfigSchema, { OTEL_TRACES_EXPORTER: "none" });
+  backbone = createBackbone("baton-e2e", config, createLogger({ service: "baton-e2e", level: "warn" }));
+  producer = await BatonProducer.connect({
+    kafka: backbone.kafka,
+    codec: backbone.codec,
+    tracer: backbone.tracing.tracer,
+  });
+  responses = new TopicWatcher<Response>({ kafka: backbone.kafka, codec: backbone.codec, topic: "baton.responses" });
+  await responses.start();
+  pipeline = await TestPipeline.start();
+}, 180_000);
+
+afterAll(async () => {
+  const stopped = await pipeline.stop();
+  await responses.stop();
+  await producer.disconnect();
+  await backbone.tracing.shutdown();
+  expect(stopped.filter((stage) => stage.code !== 0)).toEqual([]);
+}, 60_000);
+
+async function submit(input: string, fields: Partial<Omit<Request, "input">> = {}): Promise<Request> {
+  const request: Request = {
+    requestId: `e2e-${randomUUID()}`,
+    tenant: "demo",
+    input,
+    workflow: null,
+    metadata: {},
+    submittedAt: Date.now(),
+    ...fields,
+  };
+  await producer.send([{ topic: "baton.requests", key: request.requestId, value: request }]);
+  return request;
+}
+
+async function answer(request: Request, timeoutMs = 30_000): Promise<Response> {
+  return (await responses.waitFor(request.requestId, timeoutMs)).value;
+}
+
+async function messagesFor<T>(topic: string, requestId: string, count: number): Promise<T[]> {
+  const read = await readTopic({
+    kafka: backbone.kafka,
+    codec: backbone.codec,
+    topic,
+    timeoutMs: 20_000,
+    until: (messages) => messages.filter((message) => message.key?.startsWith(requestId) === true).length >= count,
+  });
+  return read.filter((message) => message.key?.startsWith(requestId) === true).map((message) => message.value as T);
+}
+
+async function outbox(): Promise<Array<{ to: string; subject: string; body: string }>> {
+  const text = await readFile(join(pipeline.toolsDataDir, "outbox.jsonl"), "utf8").catch(() => "");
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as { to: string; subject: string; body: string });
+}
+
+function stepStatuses(response: Response): Record<string, string> {
+  return Object.fromEntries(response.steps.map((step) => [step.stepId, step.status]));
+}
+
+describe("the pipeline end to end", () => {
+  it("independent steps are dispatched together and a later step receives both results", async () => {
+    const request = await submit("How long does shipping take?", {
+      workflow: "parallel-lookup",
+      metadata: { customerEmail: "carol@example.com" },
+    });
+    const response = await answer(request);
+    expect(response.status).toBe("ANSWERED");
+    expect(stepStatuses(response)).toEqual({ search: "SUCCEEDED", ticket: "SUCCEEDED", notify: "SUCCEEDED" });
+
+    const calls = await messagesFor<ToolCall>("baton.tool-calls", request.requestId, 3);
+    const byStep = new Map(calls.map((call) => [call.stepId, call]));
+    expect(byStep.get("search")?.dispatchedAt).toBe(byStep.get("ticket")?.dispatchedAt);
+    expect(byStep.get("notify")?.dispatchedAt).toBeGreaterThan(byStep.get("search")?.dispatchedAt ?? Infinity);
+
+    const mail = (await outbox()).filter((message) => message.to === "carol@example.com");
+    expect(mail).toHaveLength(1);
+    const ticketId = /Ticket (TCK-\d+)/.exec(response.answer ?? "")?.[1];
+    expect(ticketId).toBeDefined();
+    expect(mail[0]?.subject).toBe(`Ticket ${ticketId}`);
+    expect(mail[0]?.body).toMatch(new RegExp(`^Ticket ${ticketId}; best article: \\S+`));
+  });
+
+  it("personal data is redacted from the answer before it leaves, and each redaction is audited", async () => {
+    const request = await submit("Where is my parcel?", {
+      workflow: "parallel-lookup",
+      metadata: { customerEmail: "dave@example.com" },
+    });
+    const response = await answer(request);
+    expect(response.answer).toContain("[redacted email]");
+    expect(response.answer).toContain("[redacted phone]");
+    expect(response.answer).toContain("[redacted card]");
+    expect(response.answer).not.toMatch(/dave@example\.com|7946 0958|4111 1111/);
+    const decisions = await messagesFor<PolicyDecision>("baton.policy-decisions", request.requestId, 6);
+    const redactions = decisions.filter((decision) => decision.subject === "ANSWER" && decision.action === "REDACT");
+    expect(redactions.map((decision) => decision.ruleId).sort()).toEqual(["pii-card", "pii-email", "pii-phone"]);
+  });
+
+  it("a conditional step runs only when its condition holds", async () => {
+    const answered = await submit("How long does shipping take?", { metadata: { customerEmail: "erin@example.com" } });
+    const escalated = await submit("My order #1234 arrived damaged and I want a refund", {
+      metadata: { customerEmail: "frank@example.com" },
+    });
+    const [plain, ticketed] = await Promise.all([answer(answered), answer(escalated)]);
+    expect(stepStatuses(plain)).toEqual({ search: "SUCCEEDED", ticket: "SKIPPED", notify: "SKIPPED" });
+    expect(stepStatuses(ticketed)).toEqual({ search: "SUCCEEDED", ticket: "SUCCEEDED", notify: "SUCCEEDED" });
+    expect(ticketed.answer).toMatch(/I opened ticket TCK-\d+/);
+    expect(ticketed.answer).toContain("Refunds follow our returns policy.");
+    expect((await outbox()).filter((message) => message.to === "erin@example.com")).toHaveLength(0);
+  });
+
+  it("a denied call never reaches the executor, and the response says what was refused", async () => {
+    const request = await submit("My order #77 arrived broken", {
+      tenant: "trial",
+      metadata: { customerEmail: "grace@example.com" },
+    });
+    const response = await answer(request);
+    expect(response.status).toBe("REFUSED");
+    expect(stepStatuses(response).notify).toBe("DENIED");
+    expect(response.error).toMatch(/notify \(outbox\/send_email\) DENIED: denied by policy rule tool-denied/);
+    expect((await outbox()).filter((message) => message.to === "grace@example.com")).toHaveLength(0);
+    const allowed = await readTopic({
+      kafka: backbone.kafka,
+      codec: backbone.codec,
+      topic: "baton.allowed-calls",
+      timeoutMs: 5_000,
+      until: () => false,
+    });
+    const cleared = allowed
+      .filter((message) => message.key === request.requestId)
+      .map((message) => (message.value as ToolCall).stepId);
+    expect(cleared.sort()).toEqual(["search", "ticket"]);
+  });
+
+  it("a call that needs approval waits for a person, then runs when approved or is refused when rejected", async () => {
+    const approved = await submit("Refund order 1001", {
+      workflow: "refund",
+      metadata: { orderId: "1001", amount: "120" },
+    });
+    const rejected = await submit("Refund order 1002", {
+      workflow: "refund",
+      metadata: { orderId: "1002", amount: "200" },
+    });
+    const [pendingApproved] = await messagesFor<ApprovalRequest>("baton.approval-requests", approved.requestId, 1);
+    const [pendingRejected] = await messagesFor<ApprovalRequest>("baton.approval-requests", rejected.requestId, 1);
+    expect(pendingApproved?.ruleId).toBe("large-refunds-need-approval");
+    if (pendingApproved === undefined || pendingRejected === undefined) throw new Error("no approval requests");
+    await expect(responses.waitFor(approved.requestId, 1_500)).rejects.toThrow(/no message/);
+
+    const decide = (pending: ApprovalRequest, isApproved: boolean): ApprovalDecision => {
+      const { ruleId: _rule, reason: _reason, requestedAt: _at, ...call } = pending;
+      return {
+        ...call,
+        approved: isApproved,
+        approver: "e2e",
+        comment: isApproved ? null : "not covered",
+        decidedAt: Date.now(),
+      };
+    };
+    await producer.send([
+      { topic: "baton.approvals", key: approved.requestId, value: decide(pendingApproved, true) },
+      { topic: "baton.approvals", key: rejected.requestId, value: decide(pendingRejected, false) },
+    ]);
+    const [yes, no] = await Promise.all([answer(approved), answer(rejected)]);
+    expect(yes.status).toBe("ANSWERED");
+    expect(yes.answer).toMatch(/Refund RFD-\d+ of 120 EUR was issued for order 1001\./);
+    expect(no.status).toBe("REFUSED");
+    expect(stepStatuses(no).refund).toBe("DENIED");
+    expect(no.error).toContain("rejected by e2e: not covered");
+  });
+
+  it("an invalid plan, an unknown workflow and an unknown tenant each get a clear response", async () => {
+    const broken = await submit("anything", { workflow: "broken-plan" });
+    const unknownWorkflow = await submit("anything", { workflow: "no-such-workflow" });
+    const unknownTenant = await submit("How long does shipping take?", { tenant: "nobody" });
+    const [plan, workflow, tenant] = await Promise.all([
+      answer(broken),
+      answer(unknownWorkflow),
+      answer(unknownTenant),
+    ]);
+    expect(plan.status).toBe("FAILED");
+    expect(plan.error).toBe("invalid plan for broken-plan: step missing uses unknown tool nosuch/tool");
+    expect(workflow.status).toBe("REFUSED");
+    expect(workflow.error).toMatch(/^unknown workflow no-such-workflow \(known: .*customer-support.*\)$/);
+    expect(tenant.status).toBe("REFUSED");
+    expect(tenant.error).toBe("unknown tenant nobody");
+  });
+
+  it("an undecodable request goes to the dead letter with its bytes and reason, and the next request is still answered", async () => {
+    const key = `e2e-garbage-${randomUUID()}`;
+    const garbage = Buffer.from(`{"requestId":"${key}"} is JSON, not Avro`);
+    await producer.sendRaw([{ topic: "baton.requests", key, value: garbage }]);
+    const next = await submit("How long does shipping take?");
+    expect((await answer(next)).status).toBe("ANSWERED");
+    const dead = await readTopic({
+      kafka: backbone.kafka,
+      codec: backbone.codec,
+      topic: "baton.requests.dlq",
+      timeoutMs: 20_000,
+      until: (messages) => messages.some((message) => message.key === key),
+    });
+    const letter = dead.find((message) => message.key === key);
+    expect(letter?.raw?.equals(garbage)).toBe(true);
+    expect(letter?.headers[deadLetterHeaders.code]).toBe("DECODE_FAILED");
+    expect(letter?.headers[deadLetterHeaders.stage]).toBe("planner");
+    expect(letter?.headers[deadLetterHeaders.originTopic]).toBe("baton.requests");
+  });
+
+  it("runs in flight when the planner is killed complete under a new planner, each with exactly one response", async () => {
+    const requests = await Promise.all(
+      Array.from({ length: 4 }, (_, index) =>
+        submit(`shipping times ${index}`, { tenant: "slow", workflow: "slow-lookup" }),
+      ),
+    );
+    for (const request of requests) await messagesFor<ToolCall>("baton.tool-calls", request.requestId, 1);
+    await pipeline.kill("planner");
+    await pipeline.startStage("planner");
+    const answers = await Promise.all(requests.map((request) => answer(request, 60_000)));
+    for (const response of answers) {
+      expect(response.status).toBe("ANSWERED");
+      expect(stepStatuses(response)).toEqual({ first: "SUCCEEDED", second: "SUCCEEDED" });
+    }
+    const all = await readTopic({
+      kafka: backbone.kafka,
+      codec: backbone.codec,
+      topic: "baton.responses",
+      timeoutMs: 8_000,
+      until: () => false,
+    });
+    for (const request of requests) expect(all.filter((message) => message.key === request.requestId)).toHaveLength(1);
+  });
+});

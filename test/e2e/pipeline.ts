@@ -1,0 +1,93 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stopPipeline } from "../../cli/stack/pipeline-processes.ts";
+import type { StageName } from "../../cli/stage-commands.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** One stage process of the test pipeline, with its captured log. */
+export interface RunningStage {
+  stage: StageName;
+  process: ChildProcess;
+  log: string;
+  exited: Promise<number | null>;
+}
+
+/** The four stages as real processes, configured with the end-to-end tests' workflows, policy and MCP servers. */
+export class TestPipeline {
+  readonly stages = new Map<StageName, RunningStage[]>();
+  readonly env: Record<string, string>;
+  readonly toolsDataDir: string;
+
+  private constructor(toolsDataDir: string) {
+    this.toolsDataDir = toolsDataDir;
+    this.env = {
+      WORKFLOWS_DIR: `${join(root, "workflows")},${join(root, "test/e2e/workflows")}`,
+      POLICY_FILE: join(root, "test/e2e/policy.yaml"),
+      MCP_SERVERS_FILE: join(root, "test/e2e/mcp-servers.yaml"),
+      BATON_TOOLS_DATA_DIR: toolsDataDir,
+      OTEL_TRACES_EXPORTER: "none",
+      BATON_LOG_LEVEL: "info",
+    };
+  }
+
+  /** Stops any demo stages (they share the consumer groups), then starts one instance of each stage. */
+  static async start(): Promise<TestPipeline> {
+    await stopPipeline();
+    const pipeline = new TestPipeline(await mkdtemp(join(tmpdir(), "baton-e2e-tools-")));
+    await pipeline.startStage("executor");
+    await Promise.all((["planner", "policy", "summarizer"] as const).map((stage) => pipeline.startStage(stage)));
+    return pipeline;
+  }
+
+  /** Starts one more instance of a stage and waits until it consumes. */
+  async startStage(stage: StageName): Promise<RunningStage> {
+    const child = spawn(
+      process.execPath,
+      ["--disable-warning=TimeoutNegativeWarning", join(root, "cli/main.ts"), stage],
+      {
+        cwd: root,
+        env: { ...process.env, ...this.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    const running: RunningStage = {
+      stage,
+      process: child,
+      log: "",
+      exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))),
+    };
+    child.stdout?.on("data", (chunk: Buffer) => (running.log += chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => (running.log += chunk.toString()));
+    const list = this.stages.get(stage) ?? [];
+    list.push(running);
+    this.stages.set(stage, list);
+    const deadline = Date.now() + 90_000;
+    while (!running.log.includes('"msg":"stage running"')) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`${stage} did not start (exit ${child.exitCode}); its log:\n${running.log.slice(-3000)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return running;
+  }
+
+  /** Kills every instance of a stage with SIGKILL, as a crash would. */
+  async kill(stage: StageName): Promise<void> {
+    for (const running of this.stages.get(stage) ?? []) {
+      running.process.kill("SIGKILL");
+      await running.exited;
+    }
+    this.stages.set(stage, []);
+  }
+
+  /** Stops every stage with SIGTERM and returns their exit codes. */
+  async stop(): Promise<Array<{ stage: StageName; code: number | null }>> {
+    const all = [...this.stages.values()].flat();
+    for (const running of all) running.process.kill("SIGTERM");
+    return Promise.all(all.map(async (running) => ({ stage: running.stage, code: await running.exited })));
+  }
+}
