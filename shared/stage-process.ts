@@ -1,7 +1,7 @@
 import { createBackbone, type Backbone } from "./backbone.ts";
 import type { BackboneConfig } from "./config.ts";
 import { BatonProducer } from "./kafka/producer.ts";
-import { StageRunner, type StageHandler, type StageRunnerOptions } from "./kafka/stage-runner.ts";
+import { StageRunner, type StageHandler } from "./kafka/stage-runner.ts";
 import { handleShutdown, type ShutdownStep } from "./shutdown.ts";
 
 /** Options for {@link startStageProcess}. */
@@ -11,7 +11,11 @@ export interface StageProcessOptions<T> {
   config: BackboneConfig;
   topics: string[];
   partitionsConsumedConcurrently?: number;
-  /** See {@link StageRunnerOptions.sessionTimeoutMs}. */
+  /** Handle a partition's messages concurrently (independent messages only, like tool calls). */
+  concurrentWithinPartition?: boolean;
+  /** Most messages handled per produce request and commit. */
+  maxBatchSize?: number;
+  /** How long the group waits for a silent member (see StageRunnerOptions). */
   sessionTimeoutMs?: number;
   /** Builds the handler once the backbone and producer exist; returns the handler and extra shutdown steps. */
   setup(context: { backbone: Backbone; producer: BatonProducer }): Promise<{
@@ -48,6 +52,10 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     handler,
     ...(onAssigned === undefined ? {} : { onAssigned }),
     ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
+    ...(options.concurrentWithinPartition === undefined
+      ? {}
+      : { concurrentWithinPartition: options.concurrentWithinPartition }),
+    ...(options.maxBatchSize === undefined ? {} : { maxBatchSize: options.maxBatchSize }),
     ...(options.partitionsConsumedConcurrently === undefined
       ? {}
       : { partitionsConsumedConcurrently: options.partitionsConsumedConcurrently }),

@@ -19,7 +19,7 @@ export async function executeCall(
     args = undefined;
   }
   const outcome =
-    args === undefined || args === null || typeof args !== "object"
+    args === undefined || args === null || typeof args !== "object" || Array.isArray(args)
       ? { status: "FAILED" as const, error: "arguments are not a JSON object" }
       : await tools.call(call.tool, args, {
           timeoutMs: call.timeoutMs,

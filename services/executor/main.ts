@@ -16,6 +16,8 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
     config,
     topics: ["baton.allowed-calls"],
     partitionsConsumedConcurrently: config.EXECUTOR_CONCURRENCY,
+    concurrentWithinPartition: true,
+    maxBatchSize: 64,
     async setup({ backbone, producer }) {
       const connections = new McpConnections({ logger: backbone.logger, cwd: config.MCP_SERVERS_CWD });
       await connections.connect(servers);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, it, expect } from "vitest";
 import { BatonError } from "../../shared/errors.ts";
 import { fromRoot } from "../../shared/paths.ts";
-import { graphProblems, loadWorkflows, parseWorkflow } from "./workflow-file.ts";
+import { graphProblems, loadWorkflows, parseWorkflow, type WorkflowStep } from "./workflow-file.ts";
 
 function thrown(run: () => unknown): BatonError {
   try {
@@ -101,6 +101,11 @@ steps:
     );
   });
 
+  it("refuses an answer part that refers to a step the workflow does not declare", () => {
+    const text = `${workflowYaml("  - { id: search, tool: s/t }\n")}answer:\n  - text: "{{ steps.serch.output.answer }}"\n`;
+    expect(thrown(() => parseWorkflow(text, "w.yaml")).message).toContain("answer part 1 refers to unknown step serch");
+  });
+
   it("refuses a condition that reads a step the step does not need", () => {
     const text = workflowYaml(
       `  - { id: a, tool: s/t }\n  - { id: b, tool: s/t, when: { not: { path: steps.a.status, equals: FAILED } } }\n`,
@@ -129,16 +134,22 @@ steps:
 });
 
 describe("graphProblems", () => {
+  const step = (id: string, needs: string[]): WorkflowStep => ({
+    id,
+    tool: "s/t",
+    needs,
+    arguments: {},
+    timeoutMs: 1000,
+  });
+
   it("finds nothing wrong with a diamond", () => {
-    const step = (id: string, needs: string[]) => ({ id, needs, arguments: {}, when: undefined });
     expect(
       graphProblems({ steps: [step("a", []), step("b", ["a"]), step("c", ["a"]), step("d", ["b", "c"])] }),
     ).toEqual([]);
   });
 
-  it("reports a step that needs itself", () => {
-    const problems = graphProblems({ steps: [{ id: "a", needs: ["a"], arguments: {}, when: undefined }] });
-    expect(problems.some((problem) => problem.includes("cycle"))).toBe(true);
+  it("reports a step that needs itself as a cycle", () => {
+    expect(graphProblems({ steps: [step("a", ["a"])] })).toContain("steps form a cycle: a -> a");
   });
 });
 

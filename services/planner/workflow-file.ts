@@ -60,6 +60,21 @@ export function graphProblems(workflow: Pick<Workflow, "steps">): string[] {
       }
     }
   }
+  return [...problems, ...cycleProblems(workflow, byId)];
+}
+
+/** Answer parts may only refer to declared steps; a typo would otherwise render empty. */
+function answerProblems(workflow: Pick<Workflow, "steps" | "answer">): string[] {
+  const ids = new Set(workflow.steps.map((step) => step.id));
+  return workflow.answer.flatMap((part, index) =>
+    referencedSteps([...templatePaths(part.text), ...(part.when === undefined ? [] : conditionPaths(part.when))])
+      .filter((id) => !ids.has(id))
+      .map((id) => `answer part ${index + 1} refers to unknown step ${id}`),
+  );
+}
+
+function cycleProblems(workflow: Pick<Workflow, "steps">, byId: Map<string, { needs: string[] }>): string[] {
+  const problems: string[] = [];
   const visiting = new Set<string>();
   const done = new Set<string>();
   const visit = (id: string, trail: string[]): void => {
@@ -99,7 +114,7 @@ export function parseWorkflow(text: string, file: string): Workflow {
     const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
     throw new BatonError("CONFIG_INVALID", `${file}:\n  ${problems.join("\n  ")}`);
   }
-  const problems = graphProblems(result.data);
+  const problems = [...graphProblems(result.data), ...answerProblems(result.data)];
   if (problems.length > 0) throw new BatonError("CONFIG_INVALID", `${file}:\n  ${problems.join("\n  ")}`);
   return result.data;
 }

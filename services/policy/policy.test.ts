@@ -121,7 +121,10 @@ describe("checkCall", () => {
   });
 
   it("the deny list wins over the allow list", () => {
-    expect(judgeCall(call({ tool: "outbox/send_sms" }), policy)).toMatchObject({ action: "DENY", ruleId: "tool-denied" });
+    expect(judgeCall(call({ tool: "outbox/send_sms" }), policy)).toMatchObject({
+      action: "DENY",
+      ruleId: "tool-denied",
+    });
     expect(judgeCall(call({ tool: "outbox/send_email" }), policy).action).toBe("ALLOW");
   });
 
@@ -159,7 +162,10 @@ describe("checkCall", () => {
   it("pattern denies a value that does not match, and a value that is not text", () => {
     expect(judgeCall(refund(30, "A-12"), policy)).toMatchObject({ action: "DENY", ruleId: "order-format" });
     expect(
-      judgeCall(call({ stepId: "refund", tool: "ticketing/issue_refund", args: { orderId: 1234, amount: 30 } }), policy),
+      judgeCall(
+        call({ stepId: "refund", tool: "ticketing/issue_refund", args: { orderId: 1234, amount: 30 } }),
+        policy,
+      ),
     ).toMatchObject({ action: "DENY", ruleId: "order-format" });
   });
 

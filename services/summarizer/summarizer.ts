@@ -17,6 +17,12 @@ const statusOf: Record<CompletedRun["outcome"], ResponseStatus> = {
   FAILED: "FAILED",
 };
 
+/** A rendered part as text: a missing or null value is empty, not "undefined" or "null". */
+function asAnswerText(value: unknown): string {
+  if (value === undefined || value === null) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
 function describeSteps(run: CompletedRun): string {
   const lines = run.steps.map(
     (step) => `- ${step.stepId} (${step.tool}): ${step.status}${step.error === null ? "" : `, ${step.error}`}`,
@@ -33,7 +39,7 @@ export function summarize(run: CompletedRun): string | null {
   const parts = run.answerTemplate === null ? [] : (JSON.parse(run.answerTemplate) as AnswerPart[]);
   const rendered = parts
     .filter((part) => part.when === undefined || evaluate(part.when, data))
-    .map((part) => String(render(part.text, data)).trim())
+    .map((part) => asAnswerText(render(part.text, data)).trim())
     .filter((text) => text.length > 0);
   if (run.outcome !== "COMPLETED") {
     const reason = run.error ?? "no reason given";

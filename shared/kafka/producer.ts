@@ -1,5 +1,5 @@
 import { Partitioners, type Kafka, type Message, type Producer, type Transaction } from "kafkajs";
-import { context, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
+import { context, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from "@opentelemetry/api";
 import type { AvroCodec } from "../schemas/codec.ts";
 import { injectTraceContext } from "../telemetry/propagation.ts";
 import { BatonError } from "../errors.ts";
@@ -20,6 +20,13 @@ export interface RawOutgoingMessage {
   key: string | null;
   value: Buffer | null;
   headers?: TextHeaders;
+}
+
+/** A message encoded, with its trace headers written and its PRODUCER span started, waiting to be sent. */
+export interface PreparedMessage {
+  topic: string;
+  message: Message;
+  span: Span;
 }
 
 /** Offsets a transaction commits for a consumer group, as the next offset to read. */
@@ -94,43 +101,64 @@ export class BatonProducer {
     );
   }
 
-  private async sendWith(sender: Producer | Transaction, messages: RawOutgoingMessage[]): Promise<void> {
-    const byTopic = new Map<string, Message[]>();
-    const spans = messages.map((message) => {
+  /** Starts each message's PRODUCER span under the active context and writes its trace headers. */
+  private prepare(messages: RawOutgoingMessage[]): PreparedMessage[] {
+    return messages.map((message) => {
       const span = this.tracer.startSpan(`send ${message.topic}`, {
         kind: SpanKind.PRODUCER,
         attributes: messagingAttributes({ operation: "send", topic: message.topic, key: message.key }),
       });
       const headers = { ...message.headers, ...injectTraceContext(trace.setSpan(context.active(), span)) };
-      const list = byTopic.get(message.topic) ?? [];
-      list.push({ key: message.key, value: message.value, headers });
-      byTopic.set(message.topic, list);
-      return span;
+      return { topic: message.topic, message: { key: message.key, value: message.value, headers }, span };
     });
+  }
+
+  private async sendWith(sender: Producer | Transaction, prepared: PreparedMessage[]): Promise<void> {
+    if (prepared.length === 0) return;
+    const byTopic = new Map<string, Message[]>();
+    for (const { topic, message } of prepared) {
+      const list = byTopic.get(topic) ?? [];
+      list.push(message);
+      byTopic.set(topic, list);
+    }
     try {
       await sender.sendBatch({
         topicMessages: [...byTopic].map(([topic, topicMessages]) => ({ topic, messages: topicMessages })),
       });
     } catch (error) {
-      for (const span of spans) {
+      for (const { span } of prepared) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         span.end();
       }
       throw new BatonError("KAFKA_UNAVAILABLE", `produce failed: ${(error as Error).message}`, { cause: error });
     }
-    for (const span of spans) span.end();
+    for (const { span } of prepared) span.end();
+  }
+
+  /**
+   * Encodes messages and starts their spans under the active context (the message being processed), to be
+   * sent later with others in one request by {@link BatonProducer.sendPrepared}.
+   */
+  async prepareAll(messages: OutgoingMessage[], rawMessages: RawOutgoingMessage[] = []): Promise<PreparedMessage[]> {
+    return this.prepare([...(await this.encodeAll(messages)), ...rawMessages]);
+  }
+
+  /** Sends prepared messages of many inputs in one batch; resolves when the brokers acknowledged them. */
+  async sendPrepared(prepared: PreparedMessage[]): Promise<void> {
+    if (this.transactional) throw new BatonError("INTERNAL", "a transactional producer sends inside transaction()");
+    await this.sendWith(this.producer, prepared);
   }
 
   /** Encodes and sends messages; resolves when every broker acknowledged them (acks=all). */
   async send(messages: OutgoingMessage[]): Promise<void> {
     if (this.transactional) throw new BatonError("INTERNAL", "a transactional producer sends inside transaction()");
-    await this.sendWith(this.producer, await this.encodeAll(messages));
+    await this.sendWith(this.producer, this.prepare(await this.encodeAll(messages)));
   }
 
   /** Sends messages whose values are already bytes. */
   async sendRaw(messages: RawOutgoingMessage[]): Promise<void> {
     if (this.transactional) throw new BatonError("INTERNAL", "a transactional producer sends inside transaction()");
-    await this.sendWith(this.producer, messages);
+    await this.sendWith(this.producer, this.prepare(messages));
   }
 
   /**
@@ -141,8 +169,8 @@ export class BatonProducer {
     if (!this.transactional) throw new BatonError("INTERNAL", "transaction() needs a producer with a transactionalId");
     const kafkaTransaction = await this.producer.transaction();
     const wrapper: ProducerTransaction = {
-      send: async (messages) => this.sendWith(kafkaTransaction, await this.encodeAll(messages)),
-      sendRaw: (messages) => this.sendWith(kafkaTransaction, messages),
+      send: async (messages) => this.sendWith(kafkaTransaction, this.prepare(await this.encodeAll(messages))),
+      sendRaw: (messages) => this.sendWith(kafkaTransaction, this.prepare(messages)),
       commitOffsets: (offsets) =>
         kafkaTransaction.sendOffsets({
           consumerGroupId: offsets.consumerGroupId,

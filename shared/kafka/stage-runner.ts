@@ -1,4 +1,4 @@
-import type { Consumer, EachMessagePayload, Kafka } from "kafkajs";
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { context, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
 import type { AvroCodec } from "../schemas/codec.ts";
 import { extractTraceContext } from "../telemetry/propagation.ts";
@@ -7,7 +7,7 @@ import { BatonError, toBatonError } from "../errors.ts";
 import { deadLetterTopicName } from "../topics.ts";
 import { deadLetterHeaders, headersToText, type TextHeaders } from "./headers.ts";
 import { messagingAttributes } from "./messaging-attributes.ts";
-import type { BatonProducer, OutgoingMessage, RawOutgoingMessage } from "./producer.ts";
+import type { BatonProducer, OutgoingMessage, PreparedMessage, RawOutgoingMessage } from "./producer.ts";
 
 /** A consumed message after decoding, as stage logic sees it. */
 export interface ReceivedMessage<T> {
@@ -53,13 +53,21 @@ export interface StageRunnerOptions<T> {
    * messages, so a handler must finish well within it).
    */
   sessionTimeoutMs?: number;
+  /** Most messages of one partition handled before their output is sent and their offset committed. */
+  maxBatchSize?: number;
+  /**
+   * Handle the messages of a chunk concurrently rather than in order: for stages whose messages are
+   * independent of each other (the executor's tool calls).
+   */
+  concurrentWithinPartition?: boolean;
   /** Called after each rebalance that gave this instance its partitions. */
   onAssigned?: () => void;
 }
 
 /**
  * Runs a stage: consume in a group, restore trace context, decode, call the logic, produce its messages,
- * then commit the input's offset. A message that cannot be decoded, or whose logic fails, goes to the
+ * then commit the input's offset (per chunk of a fetched batch, so one produce request and one commit
+ * serve many messages). A message that cannot be decoded, or whose logic fails, goes to the
  * topic's dead-letter topic with the raw bytes and the reason, and the partition keeps flowing.
  */
 export class StageRunner<T> {
@@ -101,8 +109,9 @@ export class StageRunner<T> {
     }
     await this.consumer.run({
       autoCommit: false,
+      eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
-      eachMessage: (payload) => this.process(payload),
+      eachBatch: (payload) => this.processBatch(payload),
     });
     this.running = true;
   }
@@ -114,8 +123,41 @@ export class StageRunner<T> {
     await this.consumer.disconnect();
   }
 
-  private async process(payload: EachMessagePayload): Promise<void> {
-    const { topic, partition, message } = payload;
+  /**
+   * Processes a fetched batch of one partition in chunks: each message's logic runs in its own span (in order,
+   * or concurrently when the stage allows), their messages go out in one produce request, then the chunk's
+   * last offset is committed. A crash before the commit replays the chunk (at least once).
+   */
+  private async processBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const chunkSize = this.options.maxBatchSize ?? 200;
+    for (let start = 0; start < batch.messages.length; start += chunkSize) {
+      if (!isRunning() || isStale()) return;
+      const chunk = batch.messages.slice(start, start + chunkSize);
+      const handled =
+        this.options.concurrentWithinPartition === true
+          ? await Promise.all(chunk.map((message) => this.process(batch.topic, batch.partition, message)))
+          : await sequentially(chunk, (message) => this.process(batch.topic, batch.partition, message));
+      const prepared = handled.flatMap((result) => result.prepared);
+      try {
+        await this.options.producer.sendPrepared(prepared);
+      } catch (error) {
+        for (const result of handled) result.finish(error);
+        throw error;
+      }
+      const last = chunk.at(-1);
+      if (last !== undefined) {
+        resolveOffset(last.offset);
+        await this.consumer.commitOffsets([
+          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
+        ]);
+      }
+      for (const result of handled) result.finish(undefined);
+      await heartbeat();
+    }
+  }
+
+  private async process(topic: string, partition: number, message: KafkaMessage): Promise<Handled> {
     const { stage, groupId, tracer, logger, codec, handler, producer } = this.options;
     const headers = headersToText(message.headers);
     const key = message.key === null ? null : message.key.toString("utf8");
@@ -138,7 +180,11 @@ export class StageRunner<T> {
       },
       parent,
     );
-    await context.with(trace.setSpan(parent, span), async () => {
+    const finish = (error: unknown): void => {
+      if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      span.end();
+    };
+    return context.with(trace.setSpan(parent, span), async (): Promise<Handled> => {
       try {
         const { value } = await codec.decode<T>(message.value);
         const outcome = await handler({
@@ -150,14 +196,11 @@ export class StageRunner<T> {
           headers,
           timestamp: Number(message.timestamp),
         });
-        if (outcome.messages.length > 0) await producer.send(outcome.messages);
-        if (outcome.rawMessages !== undefined && outcome.rawMessages.length > 0)
-          await producer.sendRaw(outcome.rawMessages);
+        return { prepared: await producer.prepareAll(outcome.messages, outcome.rawMessages ?? []), finish };
       } catch (thrown) {
         const error = toBatonError(thrown);
         if (error.code === "KAFKA_UNAVAILABLE") {
-          span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
-          span.end();
+          finish(error);
           throw error;
         }
         span.recordException(error);
@@ -166,26 +209,40 @@ export class StageRunner<T> {
           { stage, topic, partition, offset: message.offset, code: error.code, err: error },
           "dead-lettering message",
         );
-        await producer.sendRaw([
-          {
-            topic: deadLetterTopicName(topic),
-            key,
-            value: message.value,
-            headers: {
-              ...headers,
-              [deadLetterHeaders.reason]: error.message,
-              [deadLetterHeaders.code]: error.code,
-              [deadLetterHeaders.stage]: stage,
-              [deadLetterHeaders.originTopic]: topic,
-              [deadLetterHeaders.originPartition]: String(partition),
-              [deadLetterHeaders.originOffset]: message.offset,
-              [deadLetterHeaders.failedAt]: new Date().toISOString(),
+        const deadLetter = await producer.prepareAll(
+          [],
+          [
+            {
+              topic: deadLetterTopicName(topic),
+              key,
+              value: message.value,
+              headers: {
+                ...headers,
+                [deadLetterHeaders.reason]: error.message,
+                [deadLetterHeaders.code]: error.code,
+                [deadLetterHeaders.stage]: stage,
+                [deadLetterHeaders.originTopic]: topic,
+                [deadLetterHeaders.originPartition]: String(partition),
+                [deadLetterHeaders.originOffset]: message.offset,
+                [deadLetterHeaders.failedAt]: new Date().toISOString(),
+              },
             },
-          },
-        ]);
+          ],
+        );
+        return { prepared: deadLetter, finish };
       }
-      await this.consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
-      span.end();
     });
   }
+}
+
+/** What processing one message left to do: its prepared messages, and ending its span once they are sent. */
+interface Handled {
+  prepared: PreparedMessage[];
+  finish: (error: unknown) => void;
+}
+
+async function sequentially<Item, Result>(items: Item[], work: (item: Item) => Promise<Result>): Promise<Result[]> {
+  const results: Result[] = [];
+  for (const item of items) results.push(await work(item));
+  return results;
 }

@@ -7,7 +7,7 @@ import { deadLetterHeaders } from "../../shared/kafka/headers.ts";
 import { BatonError } from "../../shared/errors.ts";
 import { deadLetterTopicName } from "../../shared/topics.ts";
 import type { Request } from "../../shared/schemas/records.ts";
-import { openHarness, sampleRequest, type Harness } from "./harness.ts";
+import { eventually, openHarness, sampleRequest, type Harness } from "./harness.ts";
 
 describe("stage runner", () => {
   let harness: Harness;
@@ -39,9 +39,10 @@ describe("stage runner", () => {
     ]);
 
     const { kafka, codec, tracing, logger } = harness.backbone;
+    const groupId = `test-runner-${randomUUID()}`;
     const runner = new StageRunner<Request>({
       stage: "echo",
-      groupId: `test-runner-${randomUUID()}`,
+      groupId,
       topics: [input],
       kafka,
       codec,
@@ -77,6 +78,16 @@ describe("stage runner", () => {
       expect(second?.headers[deadLetterHeaders.code]).toBe("INVALID_INPUT");
       expect(second?.headers[deadLetterHeaders.reason]).toBe("unknown tenant nobody");
       expect((second?.value as Request).input).toBe("please fail");
+
+      // Each input is handled once: the group commits past all three and nothing is produced twice.
+      const committed = await eventually(async () => {
+        const offset = (await harness.admin.groupOffsets(groupId, input)).get(0);
+        return offset === "3" ? offset : undefined;
+      });
+      expect(committed).toBe("3");
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect((await harness.admin.topicEndOffsets(output)).get(0)).toBe("1");
+      expect((await harness.admin.topicEndOffsets(deadLetterTopicName(input))).get(0)).toBe("2");
     } finally {
       await runner.stop();
     }
