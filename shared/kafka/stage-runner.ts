@@ -129,10 +129,10 @@ export class StageRunner<T> {
    * last offset is committed. A crash before the commit replays the chunk (at least once).
    */
   private async processBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const { batch } = payload;
     const chunkSize = this.options.maxBatchSize ?? 200;
     for (let start = 0; start < batch.messages.length; start += chunkSize) {
-      if (!isRunning() || isStale()) return;
+      if (!payload.isRunning() || payload.isStale()) return;
       const chunk = batch.messages.slice(start, start + chunkSize);
       const handled =
         this.options.concurrentWithinPartition === true
@@ -147,13 +147,13 @@ export class StageRunner<T> {
       }
       const last = chunk.at(-1);
       if (last !== undefined) {
-        resolveOffset(last.offset);
+        payload.resolveOffset(last.offset);
         await this.consumer.commitOffsets([
           { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
         ]);
       }
       for (const result of handled) result.finish(undefined);
-      await heartbeat();
+      await payload.heartbeat();
     }
   }
 
