@@ -7,6 +7,8 @@ import { ArgumentValidator } from "./argument-validator.ts";
 import { plannerConfigSchema } from "./config.ts";
 import { plannerTopics, recordResult, startRun, type PlannerContext } from "./planner.ts";
 import { loadWorkflows } from "./workflow-file.ts";
+import { planWithLlm } from "./llm-planner.ts";
+import { createLlmClient } from "../../shared/llm/llm-client.ts";
 
 /** Starts the planner: requests and tool results in; tool calls, run state and completed runs out. */
 export async function runPlanner(env: Record<string, string | undefined>): Promise<StageProcess> {
@@ -16,7 +18,8 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
   return startStageProcess<Request | ToolResult>({
     stage: "planner",
     config,
-    sessionTimeoutMs: 10_000,
+    // An LLM call runs inside the handler, so the group must wait for it (kafkajs heartbeats between chunks).
+    sessionTimeoutMs: config.LLM_PROVIDER === "none" ? 10_000 : Math.max(10_000, config.LLM_TIMEOUT_MS * 2 + 5_000),
     topics: ["baton.requests", "baton.tool-results"],
     partitionsConsumedConcurrently: config.PLANNER_CONCURRENCY,
     async setup({ backbone }) {
@@ -35,6 +38,8 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
         validator: new ArgumentValidator(),
         now: Date.now,
       };
+      const llm = createLlmClient(config);
+      if (llm !== undefined) logger.info({ provider: config.LLM_PROVIDER, model: llm.model }, "planning with an LLM");
       let caughtUp: Promise<void> = Promise.resolve();
       return {
         onAssigned: () => {
@@ -42,10 +47,24 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
         },
         handler: async (message) => {
           await caughtUp;
-          const outcome =
-            message.topic === "baton.requests"
-              ? startRun(message.value as Request, runs.get((message.value as Request).requestId), context)
-              : recordResult(message.value as ToolResult, runs.get((message.value as ToolResult).requestId), context);
+          let outcome;
+          if (message.topic === "baton.requests") {
+            const request = message.value as Request;
+            const existing = runs.get(request.requestId);
+            const llmPlan =
+              llm !== undefined && request.workflow === null && existing === undefined
+                ? await planWithLlm(
+                    request,
+                    [...catalogues.entries()].flatMap(([, catalogue]) => catalogue.tools),
+                    workflows,
+                    llm,
+                  )
+                : undefined;
+            outcome = startRun(request, existing, context, llmPlan);
+          } else {
+            const result = message.value as ToolResult;
+            outcome = recordResult(result, runs.get(result.requestId), context);
+          }
           if (outcome.run !== undefined) runs.set(outcome.run.requestId, outcome.run);
           return { messages: outcome.messages };
         },

@@ -12,6 +12,7 @@ import type {
 import { evaluate, render, type Condition } from "../../shared/templates.ts";
 import { templateData } from "../../shared/run-data.ts";
 import type { ArgumentValidator } from "./argument-validator.ts";
+import type { LlmPlan } from "./llm-planner.ts";
 import { routeByKeywords } from "./router.ts";
 import type { Workflow } from "./workflow-file.ts";
 
@@ -66,8 +67,16 @@ function planProblems(workflow: Workflow, context: PlannerContext): string[] {
     .map((step) => `step ${step.id} uses unknown tool ${step.tool}`);
 }
 
-/** Starts a run for a request: picks the workflow, checks the plan, and dispatches the steps that can start. */
-export function startRun(request: Request, existing: RunState | undefined, context: PlannerContext): PlannerOutcome {
+/**
+ * Starts a run for a request: picks the workflow (the named one, the LLM's plan when one was made, or the rules
+ * router's choice), checks the plan, and dispatches the steps that can start.
+ */
+export function startRun(
+  request: Request,
+  existing: RunState | undefined,
+  context: PlannerContext,
+  llmPlan?: LlmPlan,
+): PlannerOutcome {
   if (existing !== undefined) return { run: undefined, messages: [] };
   const now = context.now();
   if (!context.tenants.has(request.tenant)) return refuse(request, "REFUSED", `unknown tenant ${request.tenant}`, now);
@@ -78,6 +87,9 @@ export function startRun(request: Request, existing: RunState | undefined, conte
       const known = [...context.workflows.keys()].join(", ");
       return refuse(request, "REFUSED", `unknown workflow ${request.workflow} (known: ${known})`, now);
     }
+  } else if (llmPlan !== undefined) {
+    if ("error" in llmPlan) return refuse(request, "FAILED", llmPlan.error, now);
+    workflow = llmPlan.workflow;
   } else {
     workflow = routeByKeywords(request.input, context.workflows.values());
     if (workflow === undefined) return refuse(request, "REFUSED", "no workflow matches this request", now);

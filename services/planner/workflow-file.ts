@@ -101,6 +101,17 @@ function upstream(id: string, byId: Map<string, { needs: string[] }>, seen = new
   return seen;
 }
 
+/** Validates a parsed workflow (from a file or an LLM): schema, step graph and answer references. */
+export function parseWorkflowObject(raw: unknown): { workflow: Workflow } | { problems: string[] } {
+  const result = workflowSchema.safeParse(raw);
+  if (!result.success) {
+    return { problems: result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`) };
+  }
+  const problems = [...graphProblems(result.data), ...answerProblems(result.data)];
+  if (problems.length > 0) return { problems };
+  return { workflow: result.data };
+}
+
 /** Parses and validates one workflow file's text; every problem is named with the file. */
 export function parseWorkflow(text: string, file: string): Workflow {
   let raw: unknown;
@@ -109,14 +120,9 @@ export function parseWorkflow(text: string, file: string): Workflow {
   } catch (error) {
     throw new BatonError("CONFIG_INVALID", `${file}: not valid YAML: ${(error as Error).message}`);
   }
-  const result = workflowSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-    throw new BatonError("CONFIG_INVALID", `${file}:\n  ${problems.join("\n  ")}`);
-  }
-  const problems = [...graphProblems(result.data), ...answerProblems(result.data)];
-  if (problems.length > 0) throw new BatonError("CONFIG_INVALID", `${file}:\n  ${problems.join("\n  ")}`);
-  return result.data;
+  const checked = parseWorkflowObject(raw);
+  if ("problems" in checked) throw new BatonError("CONFIG_INVALID", `${file}:\n  ${checked.problems.join("\n  ")}`);
+  return checked.workflow;
 }
 
 /** Loads every *.yaml of the given folders, failing at start on any invalid file or duplicate name. */

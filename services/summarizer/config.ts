@@ -1,7 +1,11 @@
 import { z } from "zod";
 import { backboneConfigSchema } from "../../shared/config.ts";
+import { llmConfigSchema, refineLlmConfig } from "../../shared/llm/llm-config.ts";
 
 /** The summarizer's environment. */
-export const summarizerConfigSchema = backboneConfigSchema.extend({
-  SUMMARIZER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
-});
+export const summarizerConfigSchema = backboneConfigSchema
+  .extend({
+    SUMMARIZER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
+    ...llmConfigSchema.shape,
+  })
+  .superRefine(refineLlmConfig);

@@ -3,6 +3,8 @@ import type { CompletedRun } from "../../shared/schemas/records.ts";
 import { startStageProcess, type StageProcess } from "../../shared/stage-process.ts";
 import { summarizerConfigSchema } from "./config.ts";
 import { composeDraft } from "./summarizer.ts";
+import { summarizeWithLlm } from "./llm-summarizer.ts";
+import { createLlmClient } from "../../shared/llm/llm-client.ts";
 
 /** Starts the summarizer: completed runs in, draft answers (for policy) out. */
 export async function runSummarizer(env: Record<string, string | undefined>): Promise<StageProcess> {
@@ -10,12 +12,25 @@ export async function runSummarizer(env: Record<string, string | undefined>): Pr
   return startStageProcess<CompletedRun>({
     stage: "summarizer",
     config,
-    sessionTimeoutMs: 10_000,
     topics: ["baton.completed-runs"],
     partitionsConsumedConcurrently: config.SUMMARIZER_CONCURRENCY,
-    setup: () =>
-      Promise.resolve({
-        handler: (message) => Promise.resolve({ messages: [composeDraft(message.value, Date.now())] }),
-      }),
+    sessionTimeoutMs: config.LLM_PROVIDER === "none" ? 10_000 : Math.max(10_000, config.LLM_TIMEOUT_MS * 2 + 5_000),
+    setup: ({ backbone }) => {
+      const llm = createLlmClient(config);
+      return Promise.resolve({
+        handler: async (message) => {
+          const run = message.value;
+          let answer: string | undefined;
+          if (llm !== undefined && run.steps.length > 0) {
+            try {
+              answer = await summarizeWithLlm(run, llm);
+            } catch (error) {
+              backbone.logger.warn({ err: error, requestId: run.requestId }, "LLM summary failed; using the template");
+            }
+          }
+          return { messages: [composeDraft(run, Date.now(), answer)] };
+        },
+      });
+    },
   });
 }

@@ -54,13 +54,13 @@ export function summarize(run: CompletedRun): string | null {
   return run.steps.length === 0 ? null : `Completed ${run.steps.length} steps:\n${describeSteps(run)}`;
 }
 
-/** Turns a finished run into the draft answer policy will check. */
-export function composeDraft(run: CompletedRun, now: number): OutgoingMessage {
+/** Turns a finished run into the draft answer policy will check; `answer` replaces the template's (the LLM's). */
+export function composeDraft(run: CompletedRun, now: number, answer?: string): OutgoingMessage {
   const draft: Draft = {
     requestId: run.requestId,
     tenant: run.tenant,
     status: statusOf[run.outcome],
-    answer: summarize(run),
+    answer: answer ?? summarize(run),
     steps: run.steps.map((step) => ({
       stepId: step.stepId,
       tool: step.tool,

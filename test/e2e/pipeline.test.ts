@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { backboneConfigSchema, parseConfig } from "../../shared/config.ts";
 import { createBackbone, type Backbone } from "../../shared/backbone.ts";
@@ -256,5 +258,70 @@ describe("the pipeline end to end", () => {
       until: () => false,
     });
     for (const request of requests) expect(all.filter((message) => message.key === request.requestId)).toHaveLength(1);
+  });
+
+  it("with an LLM configured, the planner runs the LLM's plan, and an invalid plan is a clear FAILED", async () => {
+    const prompts: string[] = [];
+    const llm = createServer((incoming, outgoing) => {
+      let body = "";
+      incoming.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      incoming.on("end", () => {
+        const { messages } = JSON.parse(body) as { messages: Array<{ role: string; content: string }> };
+        const prompt = messages.find((message) => message.role === "user")?.content ?? "";
+        prompts.push(prompt);
+        const plan = prompt.includes("use a tool that does not exist")
+          ? { steps: [{ id: "ghost", tool: "nosuch/tool", arguments: {} }] }
+          : {
+              steps: [
+                { id: "search", tool: "knowledge-base/search", arguments: { query: "{{ request.input }}" } },
+                {
+                  id: "ticket",
+                  tool: "ticketing/create_ticket",
+                  arguments: { subject: "LLM", body: "{{ request.input }}" },
+                },
+              ],
+              answer: [
+                { text: "Planned: {{ steps.search.output.answer }} Ticket {{ steps.ticket.output.ticketId }}." },
+              ],
+            };
+        outgoing.setHeader("content-type", "application/json");
+        outgoing.end(
+          JSON.stringify({
+            id: "chatcmpl-e2e",
+            object: "chat.completion",
+            created: Math.floor(Date.now() / 1000),
+            model: "e2e-model",
+            choices: [
+              { index: 0, message: { role: "assistant", content: JSON.stringify(plan) }, finish_reason: "stop" },
+            ],
+          }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => llm.listen(0, "127.0.0.1", resolve));
+    const { port } = llm.address() as AddressInfo;
+    try {
+      expect(await pipeline.stopStage("planner")).toEqual([0]);
+      await pipeline.startStage("planner", {
+        LLM_PROVIDER: "openai",
+        LLM_MODEL: "e2e-model",
+        LLM_BASE_URL: `http://127.0.0.1:${port}/v1`,
+      });
+      const planned = await submit("How long does shipping take?");
+      const invalid = await submit("Please use a tool that does not exist");
+      const [good, bad] = await Promise.all([answer(planned), answer(invalid)]);
+      expect(good.status).toBe("ANSWERED");
+      expect(stepStatuses(good)).toEqual({ search: "SUCCEEDED", ticket: "SUCCEEDED" });
+      expect(good.answer).toMatch(/^Planned: Standard shipping takes .+ Ticket TCK-\d+\.$/s);
+      expect(bad.status).toBe("FAILED");
+      expect(bad.error).toBe("invalid plan from the LLM: step ghost uses unknown tool nosuch/tool");
+      expect(
+        prompts.some((prompt) => prompt.includes("knowledge-base/search") && prompt.includes("customer-support")),
+      ).toBe(true);
+    } finally {
+      await pipeline.stopStage("planner");
+      await pipeline.startStage("planner");
+      llm.close();
+    }
   });
 });

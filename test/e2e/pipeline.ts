@@ -44,13 +44,13 @@ export class TestPipeline {
   }
 
   /** Starts one more instance of a stage and waits until it consumes. */
-  async startStage(stage: StageName): Promise<RunningStage> {
+  async startStage(stage: StageName, extraEnv: Record<string, string> = {}): Promise<RunningStage> {
     const child = spawn(
       process.execPath,
       ["--disable-warning=TimeoutNegativeWarning", join(root, "cli/main.ts"), stage],
       {
         cwd: root,
-        env: { ...process.env, ...this.env },
+        env: { ...process.env, ...this.env, ...extraEnv },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
@@ -82,6 +82,15 @@ export class TestPipeline {
       await running.exited;
     }
     this.stages.set(stage, []);
+  }
+
+  /** Stops every instance of a stage with SIGTERM (it leaves its group at once) and returns their exit codes. */
+  async stopStage(stage: StageName): Promise<Array<number | null>> {
+    const instances = this.stages.get(stage) ?? [];
+    for (const running of instances) running.process.kill("SIGTERM");
+    const codes = await Promise.all(instances.map((running) => running.exited));
+    this.stages.set(stage, []);
+    return codes;
   }
 
   /** Stops every stage with SIGTERM and returns their exit codes. */
