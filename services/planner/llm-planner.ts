@@ -48,7 +48,7 @@ export async function planWithLlm(
     return { error: `invalid plan from the LLM: not a JSON object: ${text.slice(0, 200)}` };
   }
   if (parsed !== null && typeof parsed === "object" && "workflow" in parsed) {
-    const name = String((parsed as { workflow: unknown }).workflow);
+    const name = String((parsed).workflow);
     const workflow = workflows.get(name);
     return workflow === undefined ? { error: `invalid plan from the LLM: unknown workflow ${name}` } : { workflow };
   }
