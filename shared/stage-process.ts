@@ -3,6 +3,7 @@ import type { BackboneConfig } from "./config.ts";
 import { BatonProducer } from "./kafka/producer.ts";
 import { StageRunner, type StageHandler } from "./kafka/stage-runner.ts";
 import { handleShutdown, type ShutdownStep } from "./shutdown.ts";
+import { retryLadder } from "./topics.ts";
 
 /** Options for {@link startStageProcess}. */
 export interface StageProcessOptions<T> {
@@ -50,6 +51,7 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     tracer: tracing.tracer,
     logger,
     handler,
+    retryDelaysMs: new Map(options.topics.map((topic) => [topic, retryLadder(topic)])),
     ...(onAssigned === undefined ? {} : { onAssigned }),
     ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
     ...(options.concurrentWithinPartition === undefined

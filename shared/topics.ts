@@ -159,3 +159,8 @@ export function expandTopics(declarations: readonly TopicDeclaration[]): TopicSp
   }
   return specs;
 }
+
+/** The retry ladder declared for a topic (empty for topics that are not a stage's input or not declared). */
+export function retryLadder(topic: string): readonly number[] {
+  return topics.find((declaration) => declaration.name === topic)?.retryDelaysMs ?? [];
+}

@@ -39,20 +39,36 @@ export async function planWithLlm(
   try {
     text = await client.complete({ system: instructions, prompt, json: true });
   } catch (error) {
-    return { error: `the LLM planner could not be reached: ${toBatonError(error).message}` };
+    const failure = toBatonError(error);
+    // A provider that is down or rate-limiting is retried through the planner's retry topics.
+    if (failure.retriable) throw failure;
+    return { error: `the LLM planner could not be reached: ${failure.message}` };
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text.trim().replace(/^```(?:json)?\s*|\s*```$/g, ""));
   } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     return { error: `invalid plan from the LLM: not a JSON object: ${text.slice(0, 200)}` };
   }
-  if (parsed !== null && typeof parsed === "object" && "workflow" in parsed) {
-    const name = String((parsed).workflow);
-    const workflow = workflows.get(name);
-    return workflow === undefined ? { error: `invalid plan from the LLM: unknown workflow ${name}` } : { workflow };
+  if ("workflow" in parsed) {
+    const name = (parsed as { workflow: unknown }).workflow;
+    const workflow = typeof name === "string" ? workflows.get(name) : undefined;
+    return workflow === undefined
+      ? {
+          error: `invalid plan from the LLM: unknown workflow ${typeof name === "string" ? name : JSON.stringify(name)}`,
+        }
+      : { workflow };
   }
-  const candidate = { name: "llm-plan", description: `planned by ${client.model}`, ...(parsed as object) };
+  const { steps, answer } = parsed as { steps?: unknown; answer?: unknown };
+  const candidate = {
+    name: "llm-plan",
+    description: `planned by ${client.model}`,
+    steps,
+    ...(answer === undefined ? {} : { answer }),
+  };
   const checked = parseWorkflowObject(candidate);
   if ("problems" in checked) return { error: `invalid plan from the LLM: ${checked.problems.join("; ")}` };
   const known = new Set(tools.map((tool) => tool.name));

@@ -23,7 +23,7 @@ export async function runSummarizer(env: Record<string, string | undefined>): Pr
           let answer: string | undefined;
           if (llm !== undefined && run.steps.length > 0) {
             try {
-              answer = await summarizeWithLlm(run, llm);
+              answer = (await summarizeWithLlm(run, llm)) || undefined;
             } catch (error) {
               backbone.logger.warn({ err: error, requestId: run.requestId }, "LLM summary failed; using the template");
             }

@@ -4,8 +4,9 @@ import type { AvroCodec } from "../schemas/codec.ts";
 import { extractTraceContext } from "../telemetry/propagation.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { BatonError, toBatonError } from "../errors.ts";
-import { deadLetterTopicName } from "../topics.ts";
-import { deadLetterHeaders, headersToText, type TextHeaders } from "./headers.ts";
+import { retryTopicName } from "../topics.ts";
+import { headersToText, type TextHeaders } from "./headers.ts";
+import { attemptOf, dueAt, isRetryTopic, originTopic, routeFailure } from "./retry-routing.ts";
 import { messagingAttributes } from "./messaging-attributes.ts";
 import type { BatonProducer, OutgoingMessage, PreparedMessage, RawOutgoingMessage } from "./producer.ts";
 
@@ -19,6 +20,8 @@ export interface ReceivedMessage<T> {
   headers: TextHeaders;
   /** Epoch milliseconds the message was produced. */
   timestamp: number;
+  /** 1 on the first delivery, n on the (n-1)th retry. */
+  attempt: number;
 }
 
 /** What stage logic asks the runner to do with one message. */
@@ -53,6 +56,13 @@ export interface StageRunnerOptions<T> {
    * messages, so a handler must finish well within it).
    */
   sessionTimeoutMs?: number;
+  /**
+   * Retry ladder of each input topic (`baton.requests` -> [1000, 10000, 60000]): a retriable failure goes to
+   * `<topic>.retry.<delay>` for each rung in turn, then to `<topic>.dlq`. The runner consumes the retry topics
+   * too, each message when its delay has passed. A BatonError may carry `details.retryDelaysMs` (rungs of the
+   * same ladder) to retry differently, as per-tool settings do.
+   */
+  retryDelaysMs?: ReadonlyMap<string, readonly number[]>;
   /** Most messages of one partition handled before their output is sent and their offset committed. */
   maxBatchSize?: number;
   /**
@@ -103,7 +113,13 @@ export class StageRunner<T> {
   async start(): Promise<void> {
     try {
       await this.consumer.connect();
-      await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
+      const retryTopics = this.options.topics.flatMap((topic) =>
+        (this.options.retryDelaysMs?.get(topic) ?? []).map((delay) => retryTopicName(topic, delay)),
+      );
+      await this.consumer.subscribe({
+        topics: [...this.options.topics, ...new Set(retryTopics)],
+        fromBeginning: this.options.fromBeginning ?? true,
+      });
     } catch (error) {
       throw new BatonError("KAFKA_UNAVAILABLE", `consumer cannot start: ${(error as Error).message}`, { cause: error });
     }
@@ -133,7 +149,12 @@ export class StageRunner<T> {
     const chunkSize = this.options.maxBatchSize ?? 200;
     for (let start = 0; start < batch.messages.length; start += chunkSize) {
       if (!payload.isRunning() || payload.isStale()) return;
-      const chunk = batch.messages.slice(start, start + chunkSize);
+      let chunk = batch.messages.slice(start, start + chunkSize);
+      const notDue = isRetryTopic(batch.topic)
+        ? chunk.findIndex((message) => dueAt(headersToText(message.headers)) > Date.now())
+        : -1;
+      const waitFor = notDue >= 0 ? chunk[notDue] : undefined;
+      if (waitFor !== undefined) chunk = chunk.slice(0, notDue);
       const handled =
         this.options.concurrentWithinPartition === true
           ? await Promise.all(chunk.map((message) => this.process(batch.topic, batch.partition, message)))
@@ -154,7 +175,20 @@ export class StageRunner<T> {
       }
       for (const result of handled) result.finish(undefined);
       await payload.heartbeat();
+      if (waitFor !== undefined) {
+        this.waitUntilDue(batch.topic, batch.partition, waitFor);
+        return;
+      }
     }
+  }
+
+  /** Pauses a retry partition until its next message is due; the other partitions keep flowing. */
+  private waitUntilDue(topic: string, partition: number, message: KafkaMessage): void {
+    const wait = Math.max(0, dueAt(headersToText(message.headers)) - Date.now());
+    this.consumer.pause([{ topic, partitions: [partition] }]);
+    this.consumer.seek({ topic, partition, offset: message.offset });
+    const timer = setTimeout(() => this.consumer.resume([{ topic, partitions: [partition] }]), wait);
+    timer.unref();
   }
 
   private async process(topic: string, partition: number, message: KafkaMessage): Promise<Handled> {
@@ -188,13 +222,14 @@ export class StageRunner<T> {
       try {
         const { value } = await codec.decode<T>(message.value);
         const outcome = await handler({
-          topic,
+          topic: originTopic(topic),
           partition,
           offset: message.offset,
           key,
           value,
           headers,
           timestamp: Number(message.timestamp),
+          attempt: attemptOf(headers),
         });
         return { prepared: await producer.prepareAll(outcome.messages, outcome.rawMessages ?? []), finish };
       } catch (thrown) {
@@ -205,29 +240,36 @@ export class StageRunner<T> {
         }
         span.recordException(error);
         span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        const override = error.details.retryDelaysMs;
+        const route = routeFailure({
+          error,
+          stage,
+          topic,
+          partition,
+          offset: message.offset,
+          headers,
+          delaysMs: Array.isArray(override)
+            ? (override as number[])
+            : (this.options.retryDelaysMs?.get(originTopic(topic)) ?? []),
+          now: Date.now(),
+        });
+        span.setAttribute("baton.failure.route", route.kind);
         logger.warn(
-          { stage, topic, partition, offset: message.offset, code: error.code, err: error },
-          "dead-lettering message",
+          {
+            stage,
+            topic,
+            partition,
+            offset: message.offset,
+            code: error.code,
+            attempt: attemptOf(headers),
+            to: route.topic,
+            err: error,
+          },
+          route.kind === "retry" ? "retrying message later" : "dead-lettering message",
         );
         const deadLetter = await producer.prepareAll(
           [],
-          [
-            {
-              topic: deadLetterTopicName(topic),
-              key,
-              value: message.value,
-              headers: {
-                ...headers,
-                [deadLetterHeaders.reason]: error.message,
-                [deadLetterHeaders.code]: error.code,
-                [deadLetterHeaders.stage]: stage,
-                [deadLetterHeaders.originTopic]: topic,
-                [deadLetterHeaders.originPartition]: String(partition),
-                [deadLetterHeaders.originOffset]: message.offset,
-                [deadLetterHeaders.failedAt]: new Date().toISOString(),
-              },
-            },
-          ],
+          [{ topic: route.topic, key, value: message.value, headers: route.headers }],
         );
         return { prepared: deadLetter, finish };
       }

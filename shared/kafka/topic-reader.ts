@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Kafka } from "kafkajs";
 import type { AvroCodec } from "../schemas/codec.ts";
 import { headersToText } from "./headers.ts";
+import { attemptOf } from "./retry-routing.ts";
 import type { ReceivedMessage } from "./stage-runner.ts";
 
 /** A consumed message whose value is decoded when it can be, with the raw bytes kept. */
@@ -46,6 +47,7 @@ export async function readTopic(options: ReadTopicOptions): Promise<ReadMessage[
               key: message.key === null ? null : message.key.toString("utf8"),
               headers: headersToText(message.headers),
               timestamp: Number(message.timestamp),
+              attempt: attemptOf(headersToText(message.headers)),
               raw: message.value,
             };
             try {

@@ -3,6 +3,7 @@ import type { Consumer, Kafka } from "kafkajs";
 import type { AvroCodec } from "../schemas/codec.ts";
 import { BatonError } from "../errors.ts";
 import { headersToText } from "./headers.ts";
+import { attemptOf } from "./retry-routing.ts";
 import type { ReceivedMessage } from "./stage-runner.ts";
 
 /**
@@ -38,14 +39,16 @@ export class TopicWatcher<T> {
         const key = message.key?.toString("utf8");
         if (key === undefined) return;
         const { value } = await this.codec.decode<T>(message.value);
+        const headers = headersToText(message.headers);
         const received: ReceivedMessage<T> = {
           topic,
           partition,
           offset: message.offset,
           key,
           value,
-          headers: headersToText(message.headers),
+          headers,
           timestamp: Number(message.timestamp),
+          attempt: attemptOf(headers),
         };
         this.seen.set(key, received);
         for (const resolve of this.waiting.get(key) ?? []) resolve(received);

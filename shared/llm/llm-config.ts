@@ -4,7 +4,10 @@ import { z } from "zod";
 export const llmConfigSchema = z.object({
   LLM_PROVIDER: z.enum(["none", "openai", "anthropic"]).default("none"),
   LLM_MODEL: z.string().min(1).optional(),
-  /** An OpenAI-compatible endpoint (vLLM, Ollama, a gateway); the provider's own when unset. */
+  /**
+   * The API's base URL; the provider's own when unset. OpenAI-compatible endpoints (vLLM, Ollama, a gateway) end
+   * in `/v1`; for Anthropic it is the root (the SDK adds `/v1/messages`).
+   */
   LLM_BASE_URL: z.url().optional(),
   LLM_API_KEY: z.string().min(1).optional(),
   LLM_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),

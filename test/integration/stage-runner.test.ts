@@ -5,7 +5,8 @@ import { StageRunner } from "../../shared/kafka/stage-runner.ts";
 import { readTopic } from "../../shared/kafka/topic-reader.ts";
 import { deadLetterHeaders } from "../../shared/kafka/headers.ts";
 import { BatonError } from "../../shared/errors.ts";
-import { deadLetterTopicName } from "../../shared/topics.ts";
+import { deadLetterTopicName, retryTopicName } from "../../shared/topics.ts";
+import { retryHeaders } from "../../shared/kafka/retry-routing.ts";
 import type { Request } from "../../shared/schemas/records.ts";
 import { eventually, openHarness, sampleRequest, type Harness } from "./harness.ts";
 
@@ -88,6 +89,84 @@ describe("stage runner", () => {
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       expect((await harness.admin.topicEndOffsets(output)).get(0)).toBe("1");
       expect((await harness.admin.topicEndOffsets(deadLetterTopicName(input))).get(0)).toBe("2");
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  it("a retriable failure is retried through the retry topics without holding up the partition, then dead-lettered when attempts run out", async () => {
+    const input = harness.uniqueTopic("retry-in");
+    const output = harness.uniqueTopic("retry-out");
+    await harness.createTopic(input, { record: "baton.Request" });
+    for (const delay of [500, 1_000])
+      await harness.createTopic(retryTopicName(input, delay), { record: "baton.Request" });
+    await harness.createTopic(deadLetterTopicName(input));
+    await harness.createTopic(output, { record: "baton.Request" });
+
+    const seen: Array<{ id: string; attempt: number; at: number }> = [];
+    const { kafka, codec, tracing, logger } = harness.backbone;
+    const runner = new StageRunner<Request>({
+      stage: "flaky",
+      groupId: `test-retry-${randomUUID()}`,
+      topics: [input],
+      retryDelaysMs: new Map([[input, [500, 1_000]]]),
+      kafka,
+      codec,
+      producer,
+      tracer: tracing.tracer,
+      logger,
+      handler: (message) => {
+        seen.push({ id: message.value.requestId, attempt: message.attempt, at: Date.now() });
+        if (message.value.requestId === "flaky" && message.attempt < 3) {
+          throw new BatonError("TIMEOUT", `tool timed out on attempt ${message.attempt}`);
+        }
+        if (message.value.requestId === "hopeless") throw new BatonError("TIMEOUT", "tool never answers");
+        return Promise.resolve({ messages: [{ topic: output, key: message.value.requestId, value: message.value }] });
+      },
+    });
+    await producer.send([
+      { topic: input, key: "flaky", value: sampleRequest("flaky") },
+      { topic: input, key: "hopeless", value: sampleRequest("hopeless") },
+      { topic: input, key: "good", value: sampleRequest("good") },
+    ]);
+    await runner.start();
+    try {
+      const done = await readTopic({ kafka, codec, topic: output, timeoutMs: 30_000, until: (m) => m.length >= 2 });
+      expect(done.map((message) => message.key)).toEqual(["good", "flaky"]);
+
+      const flaky = seen.filter((entry) => entry.id === "flaky");
+      expect(flaky.map((entry) => entry.attempt)).toEqual([1, 2, 3]);
+      expect((flaky[1]?.at ?? 0) - (flaky[0]?.at ?? 0)).toBeGreaterThanOrEqual(450);
+      expect((flaky[2]?.at ?? 0) - (flaky[1]?.at ?? 0)).toBeGreaterThanOrEqual(950);
+      const good = seen.find((entry) => entry.id === "good");
+      expect(good?.at ?? Infinity).toBeLessThan(flaky[1]?.at ?? 0);
+
+      const retried = await readTopic({
+        kafka,
+        codec,
+        topic: retryTopicName(input, 500),
+        timeoutMs: 10_000,
+        until: (m) => m.length >= 2,
+      });
+      const firstRetry = retried.find((message) => message.key === "flaky");
+      expect(firstRetry?.headers[retryHeaders.attempt]).toBe("2");
+      expect(firstRetry?.headers[retryHeaders.lastError]).toBe("TIMEOUT: tool timed out on attempt 1");
+      expect(firstRetry?.headers[deadLetterHeaders.originTopic]).toBe(input);
+      expect(firstRetry?.headers[deadLetterHeaders.originOffset]).toBe("0");
+      expect(Number(firstRetry?.headers[retryHeaders.retryAt])).toBeGreaterThan(0);
+
+      const dead = await readTopic({
+        kafka,
+        codec,
+        topic: deadLetterTopicName(input),
+        timeoutMs: 30_000,
+        until: (m) => m.length >= 1,
+      });
+      expect(dead.map((message) => message.key)).toEqual(["hopeless"]);
+      expect(dead[0]?.headers[deadLetterHeaders.reason]).toBe("gave up after 3 attempts: tool never answers");
+      expect(dead[0]?.headers[retryHeaders.attempt]).toBe("3");
+      expect(dead[0]?.headers[deadLetterHeaders.originOffset]).toBe("1");
+      expect(seen.filter((entry) => entry.id === "hopeless").map((entry) => entry.attempt)).toEqual([1, 2, 3]);
     } finally {
       await runner.stop();
     }
