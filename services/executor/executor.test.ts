@@ -1,7 +1,10 @@
 import { describe, it, expect } from "vitest";
 import type { ToolCall, ToolResult } from "../../shared/schemas/records.ts";
-import { executeCall } from "./executor.ts";
+import { BatonError } from "../../shared/errors.ts";
+import { executeCall, type ExecutionContext } from "./executor.ts";
 import type { ToolCallOutcome, ToolInvoker } from "./mcp-connections.ts";
+import type { ToolSettings } from "./servers-file.ts";
+import { ToolGuard } from "./tool-guard.ts";
 
 interface Invocation {
   tool: string;
@@ -9,22 +12,18 @@ interface Invocation {
   options: { timeoutMs: number; meta: Record<string, string> };
 }
 
-/** A ToolInvoker that answers with a fixed outcome and remembers what it was asked. */
-function fakeInvoker(outcome: ToolCallOutcome): ToolInvoker & { invocations: Invocation[] } {
+/** A ToolInvoker answering per tool from a script, remembering what it was asked. */
+function fakeInvoker(script: Record<string, ToolCallOutcome>): ToolInvoker & { invocations: Invocation[] } {
   const invocations: Invocation[] = [];
   return {
     invocations,
     call(tool, args, options) {
       invocations.push({ tool, args, options });
+      const outcome = script[tool];
+      if (outcome === undefined) throw new Error(`no scripted outcome for ${tool}`);
       return Promise.resolve(outcome);
     },
   };
-}
-
-/** A clock that moves forward 25 ms each time it is read. */
-function steppingClock(start: number): () => number {
-  let time = start - 25;
-  return () => (time += 25);
 }
 
 const traceHeaders = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" };
@@ -37,68 +36,190 @@ function call(fields: Partial<ToolCall> = {}): ToolCall {
     tool: "ticketing/create_ticket",
     arguments: JSON.stringify({ subject: "Broken parcel", body: "It arrived damaged" }),
     idempotencyKey: "req-1/ticket",
-    attempt: 2,
+    attempt: 1,
     timeoutMs: 7_500,
     dispatchedAt: 1_000,
     ...fields,
   };
 }
 
-async function run(planned: ToolCall, invoker: ToolInvoker): Promise<ToolResult> {
-  const message = await executeCall(planned, invoker, { now: steppingClock(10_000), traceHeaders });
-  expect(message.topic).toBe("baton.tool-results");
-  expect(message.key).toBe(planned.requestId);
-  return message.value as ToolResult;
+function context(
+  tools: ToolInvoker,
+  options: {
+    attempt?: number;
+    settings?: Record<string, ToolSettings>;
+    recorded?: Record<string, ToolResult>;
+    guard?: ToolGuard;
+  } = {},
+): ExecutionContext {
+  const settings = (tool: string): ToolSettings => options.settings?.[tool] ?? {};
+  let time = 10_000;
+  return {
+    tools,
+    guard: options.guard ?? new ToolGuard(settings),
+    settings,
+    recorded: (key) => options.recorded?.[key],
+    attempt: options.attempt ?? 1,
+    defaultRetryDelaysMs: [1_000, 10_000, 60_000],
+    now: () => (time += 25),
+    traceHeaders,
+  };
 }
 
+function resultOf(messages: Awaited<ReturnType<typeof executeCall>>): ToolResult {
+  const result = messages.find((message) => message.topic === "baton.tool-results");
+  if (result === undefined) throw new Error("no result");
+  return result.value as ToolResult;
+}
+
+const success: ToolCallOutcome = { status: "SUCCEEDED", output: JSON.stringify({ ticketId: "TCK-000123" }) };
+
 describe("executeCall", () => {
-  it("a successful call reports SUCCEEDED with the tool's output, its attempt and how long it took", async () => {
-    const output = JSON.stringify({ ticketId: "TCK-000123" });
-    const result = await run(call(), fakeInvoker({ status: "SUCCEEDED", output }));
-    expect(result).toEqual({
+  it("a successful call reports SUCCEEDED and records the outcome under its idempotency key", async () => {
+    const messages = await executeCall(call(), context(fakeInvoker({ "ticketing/create_ticket": success })));
+    expect(messages.map((message) => [message.topic, message.key])).toEqual([
+      ["baton.tool-results", "req-1"],
+      ["baton.tool-outcomes", "req-1/ticket"],
+    ]);
+    expect(resultOf(messages)).toMatchObject({
+      status: "SUCCEEDED",
+      output: success.status === "SUCCEEDED" ? success.output : "",
+      attempts: 1,
+      durationMs: 25,
+    });
+    expect(messages[1]?.value).toEqual(messages[0]?.value);
+  });
+
+  it("a call whose outcome is already recorded is answered from the record and never reaches the tool again", async () => {
+    const invoker = fakeInvoker({ "ticketing/create_ticket": success });
+    const earlier: ToolResult = {
       requestId: "req-1",
       stepId: "ticket",
       tool: "ticketing/create_ticket",
       status: "SUCCEEDED",
-      output,
+      output: '{"ticketId":"TCK-000001"}',
       error: null,
-      attempts: 2,
-      durationMs: 25,
-      completedAt: 10_025,
+      attempts: 1,
+      durationMs: 9,
+      completedAt: 5,
+    };
+    const messages = await executeCall(call(), context(invoker, { recorded: { "req-1/ticket": earlier } }));
+    expect(invoker.invocations).toHaveLength(0);
+    expect(messages).toEqual([{ topic: "baton.tool-results", key: "req-1", value: earlier }]);
+  });
+
+  it("the tool receives the trace context and the idempotency key in _meta, and the tool's own timeout wins over the step's", async () => {
+    const invoker = fakeInvoker({ "ticketing/create_ticket": success });
+    await executeCall(call(), context(invoker, { settings: { "ticketing/create_ticket": { timeoutMs: 2_000 } } }));
+    expect(invoker.invocations[0]?.options).toEqual({
+      timeoutMs: 2_000,
+      meta: { ...traceHeaders, "baton/idempotencyKey": "req-1/ticket" },
     });
+    await executeCall(call(), context(invoker));
+    expect(invoker.invocations[1]?.options.timeoutMs).toBe(7_500);
   });
 
-  it("a failed call reports FAILED with the tool's error and no output", async () => {
-    const result = await run(call(), fakeInvoker({ status: "FAILED", error: "subject is required" }));
-    expect(result).toMatchObject({ status: "FAILED", output: null, error: "subject is required" });
+  it("the tool's own error is a FAILED result and is not retried", async () => {
+    const invoker = fakeInvoker({
+      "ticketing/create_ticket": { status: "FAILED", error: "priority must be low|normal|high", transient: false },
+    });
+    const result = resultOf(await executeCall(call(), context(invoker)));
+    expect(result).toMatchObject({ status: "FAILED", error: "priority must be low|normal|high" });
   });
 
-  it("a call that took too long reports TIMED_OUT with the error", async () => {
-    const error = "ticketing/create_ticket did not answer within 7500 ms";
-    const result = await run(call(), fakeInvoker({ status: "TIMED_OUT", error }));
-    expect(result).toMatchObject({ status: "TIMED_OUT", output: null, error });
+  it("a timeout with rungs left on the ladder is thrown as retriable with the tool's ladder, and the last attempt reports TIMED_OUT", async () => {
+    const timedOut: ToolCallOutcome = {
+      status: "TIMED_OUT",
+      error: "ticketing/create_ticket did not answer within 7500 ms",
+    };
+    const settings = { "ticketing/create_ticket": { retryDelaysMs: [1_000, 1_000] } };
+    const thrown = await executeCall(
+      call(),
+      context(fakeInvoker({ "ticketing/create_ticket": timedOut }), { settings }),
+    ).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(thrown).toBeInstanceOf(BatonError);
+    expect(thrown).toMatchObject({ code: "TIMEOUT", retriable: true, details: { retryDelaysMs: [1_000, 1_000] } });
+    await expect(
+      executeCall(call(), context(fakeInvoker({ "ticketing/create_ticket": timedOut }), { settings, attempt: 2 })),
+    ).rejects.toBeInstanceOf(BatonError);
+    const last = resultOf(
+      await executeCall(
+        call(),
+        context(fakeInvoker({ "ticketing/create_ticket": timedOut }), { settings, attempt: 3 }),
+      ),
+    );
+    expect(last).toMatchObject({ status: "TIMED_OUT", attempts: 3, error: timedOut.error });
   });
 
-  it("passes the tool, the parsed arguments, the call's timeout, the trace headers and the idempotency key", async () => {
-    const invoker = fakeInvoker({ status: "SUCCEEDED", output: "{}" });
-    await run(call(), invoker);
-    expect(invoker.invocations).toEqual([
-      {
-        tool: "ticketing/create_ticket",
-        args: { subject: "Broken parcel", body: "It arrived damaged" },
-        options: { timeoutMs: 7_500, meta: { ...traceHeaders, "baton/idempotencyKey": "req-1/ticket" } },
+  it("arguments that are not a JSON object fail without calling the tool", async () => {
+    const invoker = fakeInvoker({ "ticketing/create_ticket": success });
+    for (const bad of ["not json", "[1,2]", "null"]) {
+      const result = resultOf(await executeCall(call({ arguments: bad }), context(invoker)));
+      expect(result).toMatchObject({ status: "FAILED", error: "arguments are not a JSON object" });
+    }
+    expect(invoker.invocations).toHaveLength(0);
+  });
+
+  it("after repeated transient failures the breaker opens and calls go to the fallback tool, or fail fast without one", async () => {
+    const broken: ToolCallOutcome = { status: "FAILED", error: "connection closed", transient: true };
+    const settings: Record<string, ToolSettings> = {
+      "ticketing/create_ticket": {
+        breaker: { failures: 2, halfOpenAfterMs: 60_000 },
+        fallback: "backup/create_ticket",
+        retryDelaysMs: [],
       },
+      "outbox/send_email": { breaker: { failures: 1, halfOpenAfterMs: 60_000 }, retryDelaysMs: [] },
+    };
+    const invoker = fakeInvoker({
+      "ticketing/create_ticket": broken,
+      "backup/create_ticket": success,
+      "outbox/send_email": broken,
+    });
+    const guard = new ToolGuard((tool) => settings[tool] ?? {});
+    const shared = { settings, guard };
+    expect(resultOf(await executeCall(call(), context(invoker, shared))).status).toBe("FAILED");
+    expect(resultOf(await executeCall(call(), context(invoker, shared))).status).toBe("FAILED");
+    expect(guard.breakerStates().get("ticketing/create_ticket")).toBe("open");
+    const viaFallback = resultOf(await executeCall(call(), context(invoker, shared)));
+    expect(viaFallback.status).toBe("SUCCEEDED");
+    expect(invoker.invocations.map((invocation) => invocation.tool)).toEqual([
+      "ticketing/create_ticket",
+      "ticketing/create_ticket",
+      "backup/create_ticket",
     ]);
+
+    const email = call({ tool: "outbox/send_email", stepId: "notify", idempotencyKey: "req-1/notify" });
+    await executeCall(email, context(invoker, shared));
+    const fast = resultOf(await executeCall(email, context(invoker, shared)));
+    expect(fast.status).toBe("FAILED");
+    expect(fast.error).toBe(
+      "the circuit breaker of outbox/send_email is open after repeated failures; failing fast (no fallback configured)",
+    );
+    expect(invoker.invocations.filter((invocation) => invocation.tool === "outbox/send_email")).toHaveLength(1);
   });
 
-  it.each([
-    ["text that is not JSON", "{subject:"],
-    ["JSON null", "null"],
-    ["a JSON string", '"subject"'],
-  ])("arguments that are %s fail without calling the tool", async (_, text) => {
-    const invoker = fakeInvoker({ status: "SUCCEEDED", output: "{}" });
-    const result = await run(call({ arguments: text }), invoker);
-    expect(invoker.invocations).toEqual([]);
-    expect(result).toMatchObject({ status: "FAILED", output: null, error: "arguments are not a JSON object" });
+  it("a concurrency limit keeps calls of one tool from running more than the limit at once", async () => {
+    let running = 0;
+    let most = 0;
+    const slow: ToolInvoker = {
+      async call() {
+        running += 1;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        running -= 1;
+        return success;
+      },
+    };
+    const settings = { "ticketing/create_ticket": { concurrency: 2 } };
+    const guard = new ToolGuard((tool) => (settings as Record<string, ToolSettings>)[tool] ?? {});
+    await Promise.all(
+      Array.from({ length: 6 }, (_, index) =>
+        executeCall(call({ idempotencyKey: `req-1/t${index}` }), context(slow, { settings, guard })),
+      ),
+    );
+    expect(most).toBe(2);
   });
 });

@@ -1,31 +1,85 @@
+import { BatonError } from "../../shared/errors.ts";
 import type { OutgoingMessage } from "../../shared/kafka/producer.ts";
 import type { ToolCall, ToolResult } from "../../shared/schemas/records.ts";
-import type { ToolInvoker } from "./mcp-connections.ts";
+import type { ToolCallOutcome, ToolInvoker } from "./mcp-connections.ts";
+import type { ToolSettings } from "./servers-file.ts";
+import { CircuitOpenError, isTransient, type ToolGuard } from "./tool-guard.ts";
 
-/** The topic the executor writes. */
-export const executorTopics = { toolResults: "baton.tool-results" } as const;
+/** Topics the executor writes: results for the planner, and the record of each idempotency key's outcome. */
+export const executorTopics = { toolResults: "baton.tool-results", toolOutcomes: "baton.tool-outcomes" } as const;
 
-/** Runs one cleared call on its MCP server and reports the result; a tool's failure is a result, not a crash. */
-export async function executeCall(
-  call: ToolCall,
-  tools: ToolInvoker,
-  options: { now: () => number; traceHeaders: Record<string, string> },
-): Promise<OutgoingMessage> {
-  const started = options.now();
-  let args: unknown;
+/** What executing a call needs besides the call. */
+export interface ExecutionContext {
+  tools: ToolInvoker;
+  guard: ToolGuard;
+  settings(tool: string): ToolSettings;
+  /** The outcome already recorded for an idempotency key, if the call ran before. */
+  recorded(idempotencyKey: string): ToolResult | undefined;
+  /** Which delivery of the call this is (1 first, then one more per retry). */
+  attempt: number;
+  /** The executor's retry ladder, used when a tool sets none of its own. */
+  defaultRetryDelaysMs: readonly number[];
+  now(): number;
+  traceHeaders: Record<string, string>;
+}
+
+function parseArguments(text: string): Record<string, unknown> | undefined {
   try {
-    args = JSON.parse(call.arguments);
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
-    args = undefined;
+    return undefined;
   }
-  const outcome =
-    args === undefined || args === null || typeof args !== "object" || Array.isArray(args)
-      ? { status: "FAILED" as const, error: "arguments are not a JSON object" }
-      : await tools.call(call.tool, args, {
-          timeoutMs: call.timeoutMs,
-          meta: { ...options.traceHeaders, "baton/idempotencyKey": call.idempotencyKey },
-        });
-  const finished = options.now();
+}
+
+/**
+ * Runs one cleared call on its MCP server, at most once per idempotency key: a call whose outcome is recorded
+ * (a redelivery, a retry, a redrive) is answered from the record. A timeout or transport failure is retried
+ * through the retry topics while the tool's ladder has rungs left; an open breaker routes to the tool's fallback
+ * or fails fast. The tool's own error is a FAILED result, not retried.
+ */
+export async function executeCall(call: ToolCall, context: ExecutionContext): Promise<OutgoingMessage[]> {
+  const recorded = context.recorded(call.idempotencyKey);
+  if (recorded !== undefined) return [{ topic: executorTopics.toolResults, key: call.requestId, value: recorded }];
+
+  const started = context.now();
+  const settings = context.settings(call.tool);
+  const args = parseArguments(call.arguments);
+  const invoke = (tool: string): Promise<ToolCallOutcome> =>
+    context.guard.run(tool, () =>
+      context.tools.call(tool, args ?? {}, {
+        timeoutMs: context.settings(tool).timeoutMs ?? call.timeoutMs,
+        meta: { ...context.traceHeaders, "baton/idempotencyKey": call.idempotencyKey },
+      }),
+    );
+  let outcome: ToolCallOutcome;
+  if (args === undefined) {
+    outcome = { status: "FAILED", error: "arguments are not a JSON object", transient: false };
+  } else {
+    try {
+      outcome = await invoke(call.tool);
+    } catch (error) {
+      if (!(error instanceof CircuitOpenError)) throw error;
+      outcome =
+        settings.fallback === undefined
+          ? { status: "FAILED", error: `${error.message}; failing fast (no fallback configured)`, transient: false }
+          : await invoke(settings.fallback).catch((fallbackError: unknown) => ({
+              status: "FAILED" as const,
+              error: `${error.message}, and fallback ${settings.fallback ?? ""} failed too: ${(fallbackError as Error).message}`,
+              transient: false,
+            }));
+    }
+  }
+
+  const ladder = settings.retryDelaysMs ?? context.defaultRetryDelaysMs;
+  if (isTransient(outcome) && context.attempt <= ladder.length) {
+    throw new BatonError("TIMEOUT", outcome.status === "SUCCEEDED" ? "" : outcome.error, {
+      details: { retryDelaysMs: ladder, tool: call.tool },
+    });
+  }
+  const finished = context.now();
   const result: ToolResult = {
     requestId: call.requestId,
     stepId: call.stepId,
@@ -33,9 +87,12 @@ export async function executeCall(
     status: outcome.status,
     output: outcome.status === "SUCCEEDED" ? outcome.output : null,
     error: outcome.status === "SUCCEEDED" ? null : outcome.error,
-    attempts: call.attempt,
+    attempts: context.attempt,
     durationMs: finished - started,
     completedAt: finished,
   };
-  return { topic: executorTopics.toolResults, key: call.requestId, value: result };
+  return [
+    { topic: executorTopics.toolResults, key: call.requestId, value: result },
+    { topic: executorTopics.toolOutcomes, key: call.idempotencyKey, value: result },
+  ];
 }

@@ -1,11 +1,14 @@
 import { parseConfig } from "../../shared/config.ts";
-import type { ToolCall } from "../../shared/schemas/records.ts";
+import type { ToolCall, ToolResult } from "../../shared/schemas/records.ts";
+import { KeyedTable } from "../../shared/kafka/keyed-table.ts";
+import { retryLadder } from "../../shared/topics.ts";
 import { injectTraceContext } from "../../shared/telemetry/propagation.ts";
 import { startStageProcess, type StageProcess } from "../../shared/stage-process.ts";
 import { executorConfigSchema } from "./config.ts";
-import { executeCall } from "./executor.ts";
+import { executeCall, executorTopics } from "./executor.ts";
+import { ToolGuard } from "./tool-guard.ts";
 import { McpConnections } from "./mcp-connections.ts";
-import { loadServers } from "./servers-file.ts";
+import { loadServers, settingsOf, type ToolSettings } from "./servers-file.ts";
 
 /** Starts the executor: connects the MCP servers, publishes their catalogues, runs cleared calls. */
 export async function runExecutor(env: Record<string, string | undefined>): Promise<StageProcess> {
@@ -29,13 +32,42 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
         { tools: catalogues.flatMap((catalogue) => catalogue.tools.map((tool) => tool.name)) },
         "tool catalogue published",
       );
+      const outcomes = new KeyedTable<ToolResult>({
+        kafka: backbone.kafka,
+        codec: backbone.codec,
+        logger: backbone.logger,
+        topic: executorTopics.toolOutcomes,
+      });
+      await outcomes.start();
+      const settings = (tool: string): ToolSettings => settingsOf(servers, tool);
+      const guard = new ToolGuard(settings);
+      let caughtUp: Promise<void> = Promise.resolve();
       return {
-        handler: async (message) => ({
-          messages: [
-            await executeCall(message.value, connections, { now: Date.now, traceHeaders: injectTraceContext() }),
-          ],
-        }),
-        shutdown: [{ name: "mcp", run: () => connections.close() }],
+        onAssigned: () => {
+          caughtUp = outcomes.catchUp();
+        },
+        handler: async (message) => {
+          await caughtUp;
+          const messages = await executeCall(message.value, {
+            tools: connections,
+            guard,
+            settings,
+            recorded: (key) => outcomes.get(key),
+            attempt: message.attempt,
+            defaultRetryDelaysMs: retryLadder("baton.allowed-calls"),
+            now: Date.now,
+            traceHeaders: injectTraceContext(),
+          });
+          for (const outgoing of messages) {
+            if (outgoing.topic === executorTopics.toolOutcomes)
+              outcomes.set(outgoing.key, outgoing.value as ToolResult);
+          }
+          return { messages };
+        },
+        shutdown: [
+          { name: "mcp", run: () => connections.close() },
+          { name: "outcomes", run: () => outcomes.stop() },
+        ],
       };
     },
   });

@@ -11,7 +11,8 @@ import type { ServerSpec } from "./servers-file.ts";
 /** What one tool call returned. */
 export type ToolCallOutcome =
   | { status: "SUCCEEDED"; output: string }
-  | { status: "FAILED"; error: string }
+  /** `transient`: the call failed on its way (transport, crash), not by the tool's own verdict. */
+  | { status: "FAILED"; error: string; transient: boolean }
   | { status: "TIMED_OUT"; error: string };
 
 /** Calls tools by qualified name; the executor's logic depends on this, not on MCP itself. */
@@ -27,6 +28,8 @@ interface Connection {
   spec: ServerSpec;
   client: Client;
   started: ChildProcess | undefined;
+  closed: boolean;
+  reconnecting?: Promise<Connection> | undefined;
 }
 
 function resolveCommand(command: string): string {
@@ -70,38 +73,65 @@ export class McpConnections implements ToolInvoker {
   /** Starts (when configured) and connects every server; fails naming the first server that cannot be reached. */
   async connect(servers: ServerSpec[]): Promise<void> {
     for (const spec of servers) {
-      const client = new Client({ name: "baton-executor", version: "0.1.0" });
-      let started: ChildProcess | undefined;
-      try {
-        if (spec.transport === "stdio") {
-          const transport = new StdioClientTransport({
-            command: resolveCommand(spec.command),
-            args: spec.args,
-            env: { ...(process.env as Record<string, string>), ...spec.env },
-            cwd: this.cwd,
-            stderr: "inherit",
-          });
-          await client.connect(transport);
-        } else {
-          if (spec.start !== undefined && !(await answers(spec.url))) {
-            started = spawn(resolveCommand(spec.start.command), spec.start.args, {
-              cwd: this.cwd,
-              env: { ...process.env, ...spec.start.env },
-              stdio: ["ignore", "inherit", "inherit"],
-            });
-            await waitForUrl(spec.url, 30_000);
-          }
-          await client.connect(new StreamableHTTPClientTransport(new URL(spec.url)));
-        }
-      } catch (error) {
-        started?.kill("SIGTERM");
-        throw new BatonError("INTERNAL", `cannot connect to MCP server ${spec.name}: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
-      this.connections.set(spec.name, { spec, client, started });
+      this.connections.set(spec.name, await this.connectOne(spec));
       this.logger.info({ server: spec.name, transport: spec.transport }, "connected to MCP server");
     }
+  }
+
+  private async connectOne(spec: ServerSpec): Promise<Connection> {
+    const client = new Client({ name: "baton-executor", version: "0.1.0" });
+    let started: ChildProcess | undefined;
+    const connection: Connection = { spec, client, started: undefined, closed: false };
+    client.onclose = () => {
+      connection.closed = true;
+    };
+    try {
+      if (spec.transport === "stdio") {
+        const transport = new StdioClientTransport({
+          command: resolveCommand(spec.command),
+          args: spec.args,
+          env: { ...(process.env as Record<string, string>), ...spec.env },
+          cwd: this.cwd,
+          stderr: "inherit",
+        });
+        await client.connect(transport);
+      } else {
+        if (spec.start !== undefined && !(await answers(spec.url))) {
+          started = spawn(resolveCommand(spec.start.command), spec.start.args, {
+            cwd: this.cwd,
+            env: { ...process.env, ...spec.start.env },
+            stdio: ["ignore", "inherit", "inherit"],
+          });
+          await waitForUrl(spec.url, 30_000);
+        }
+        await client.connect(new StreamableHTTPClientTransport(new URL(spec.url)));
+      }
+    } catch (error) {
+      started?.kill("SIGTERM");
+      throw new BatonError("INTERNAL", `cannot connect to MCP server ${spec.name}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    connection.started = started;
+    return connection;
+  }
+
+  /** A live connection to a server, reconnecting (and restarting a stdio server) when its transport closed. */
+  private async live(name: string): Promise<Connection | undefined> {
+    const connection = this.connections.get(name);
+    if (connection === undefined || !connection.closed) return connection;
+    connection.reconnecting ??= (async () => {
+      connection.started?.kill("SIGTERM");
+      try {
+        const fresh = await this.connectOne(connection.spec);
+        this.connections.set(name, fresh);
+        this.logger.warn({ server: name }, "reconnected to MCP server after its connection closed");
+        return fresh;
+      } finally {
+        connection.reconnecting = undefined;
+      }
+    })();
+    return connection.reconnecting;
   }
 
   /** Each server's tools from tools/list, with qualified names `<server>/<tool>`. */
@@ -129,8 +159,15 @@ export class McpConnections implements ToolInvoker {
     options: { timeoutMs: number; meta: Record<string, string> },
   ): Promise<ToolCallOutcome> {
     const slash = tool.indexOf("/");
-    const connection = this.connections.get(tool.slice(0, slash));
-    if (slash < 0 || connection === undefined) return { status: "FAILED", error: `no MCP server offers ${tool}` };
+    let connection: Connection | undefined;
+    try {
+      connection = slash < 0 ? undefined : await this.live(tool.slice(0, slash));
+    } catch (error) {
+      return { status: "FAILED", error: (error as Error).message, transient: true };
+    }
+    if (slash < 0 || connection === undefined) {
+      return { status: "FAILED", error: `no MCP server offers ${tool}`, transient: false };
+    }
     try {
       const result = await connection.client.callTool(
         { name: tool.slice(slash + 1), arguments: args as Record<string, unknown>, _meta: options.meta },
@@ -142,14 +179,15 @@ export class McpConnections implements ToolInvoker {
         .filter((part): part is { type: "text"; text: string } => (part as { type?: unknown }).type === "text")
         .map((part) => part.text)
         .join("\n");
-      if (result.isError === true) return { status: "FAILED", error: text || "the tool reported an error" };
+      if (result.isError === true)
+        return { status: "FAILED", error: text || "the tool reported an error", transient: false };
       const output = result.structuredContent ?? (text === "" ? null : { text });
       return { status: "SUCCEEDED", output: JSON.stringify(output) };
     } catch (error) {
       if (error instanceof McpError && error.code === (ErrorCode.RequestTimeout as number)) {
         return { status: "TIMED_OUT", error: `${tool} did not answer within ${options.timeoutMs} ms` };
       }
-      return { status: "FAILED", error: `${tool} failed: ${(error as Error).message}` };
+      return { status: "FAILED", error: `${tool} failed: ${(error as Error).message}`, transient: true };
     }
   }
 

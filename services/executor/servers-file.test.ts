@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it, expect } from "vitest";
 import { fromRoot } from "../../shared/paths.ts";
-import { loadServers } from "./servers-file.ts";
+import { loadServers, settingsOf } from "./servers-file.ts";
 
 describe("loadServers", () => {
   let directory: string;
@@ -29,9 +29,41 @@ describe("loadServers", () => {
     ]);
   });
 
-  it("fills defaults for a stdio server: no arguments, no extra environment", async () => {
+  it("fills defaults for a stdio server: no arguments, no extra environment, no tool settings", async () => {
     const servers = await loadServers(await file("servers:\n  - { name: kb, transport: stdio, command: node }\n"));
-    expect(servers).toEqual([{ name: "kb", transport: "stdio", command: "node", args: [], env: {} }]);
+    expect(servers).toEqual([
+      { name: "kb", transport: "stdio", command: "node", args: [], env: {}, defaults: {}, tools: {} },
+    ]);
+  });
+
+  it("per-tool settings override the server's defaults, and a retry delay that has no retry topic is named", async () => {
+    const servers = await loadServers(
+      await file(
+        [
+          "servers:",
+          "  - name: mail",
+          "    transport: stdio",
+          "    command: node",
+          "    defaults: { timeoutMs: 5000, concurrency: 4 }",
+          "    tools:",
+          "      send_email: { concurrency: 1, retryDelaysMs: [1000, 10000], breaker: { failures: 3, halfOpenAfterMs: 30000 } }",
+          "",
+        ].join("\n"),
+      ),
+    );
+    expect(settingsOf(servers, "mail/send_email")).toEqual({
+      timeoutMs: 5000,
+      concurrency: 1,
+      retryDelaysMs: [1000, 10000],
+      breaker: { failures: 3, halfOpenAfterMs: 30000 },
+    });
+    expect(settingsOf(servers, "mail/list_sent")).toEqual({ timeoutMs: 5000, concurrency: 4 });
+    const bad = await file(
+      "servers:\n  - { name: kb, transport: stdio, command: node, tools: { search: { retryDelaysMs: [2500] } } }\n",
+    );
+    await expect(loadServers(bad)).rejects.toThrow(
+      /servers\.kb\.search\.retryDelaysMs: 2500 is not a retry topic of baton\.allowed-calls/,
+    );
   });
 
   it("names a server declared twice", async () => {

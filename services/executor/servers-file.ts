@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
 import { z } from "zod";
 import { BatonError } from "../../shared/errors.ts";
+import { retryLadder } from "../../shared/topics.ts";
 
 const serverName = z.string().regex(/^[A-Za-z0-9_-]+$/, "server names are letters, digits, _ and -");
 const commandSchema = z.strictObject({
@@ -11,14 +12,46 @@ const commandSchema = z.strictObject({
   env: z.record(z.string(), z.string()).default({}),
 });
 
+const delayMs = z.number().int().positive();
+
+/** How the executor treats one tool (or, as `defaults`, every tool of a server). */
+export const toolSettingsSchema = z.strictObject({
+  /** Per-call timeout; the step's own timeoutMs when unset. */
+  timeoutMs: z.number().int().positive().max(3_600_000).optional(),
+  /** Delays between attempts after a timeout or transport failure; rungs of the executor's retry ladder. */
+  retryDelaysMs: z.array(delayMs).optional(),
+  /** Calls in flight at once; more wait their turn. */
+  concurrency: z.number().int().positive().optional(),
+  /** Calls started per second at most. */
+  ratePerSecond: z.number().positive().optional(),
+  /** Opens after this many consecutive transient failures, tries one call again after halfOpenAfterMs. */
+  breaker: z
+    .strictObject({ failures: z.number().int().positive(), halfOpenAfterMs: z.number().int().positive() })
+    .optional(),
+  /** A tool (`<server>/<tool>`) to call instead while the breaker is open. */
+  fallback: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+\/[A-Za-z0-9_.-]+$/, "tools are named <server>/<tool>")
+    .optional(),
+});
+
+/** One tool's settings. */
+export type ToolSettings = z.output<typeof toolSettingsSchema>;
+
+const settingsShape = {
+  defaults: toolSettingsSchema.default({}),
+  tools: z.record(z.string(), toolSettingsSchema).default({}),
+};
+
 const serverSchema = z.discriminatedUnion("transport", [
-  z.strictObject({ name: serverName, transport: z.literal("stdio"), ...commandSchema.shape }),
+  z.strictObject({ name: serverName, transport: z.literal("stdio"), ...commandSchema.shape, ...settingsShape }),
   z.strictObject({
     name: serverName,
     transport: z.literal("http"),
     url: z.url(),
     /** Started by the executor before it connects, when given. */
     start: commandSchema.optional(),
+    ...settingsShape,
   }),
 ]);
 
@@ -46,5 +79,27 @@ export async function loadServers(file: string): Promise<ServerSpec[]> {
   const names = result.data.servers.map((server) => server.name);
   const duplicate = names.find((name, index) => names.indexOf(name) !== index);
   if (duplicate !== undefined) throw new BatonError("CONFIG_INVALID", `${file}: server ${duplicate} is declared twice`);
+  const ladder = new Set(retryLadder("baton.allowed-calls"));
+  const problems: string[] = [];
+  for (const server of result.data.servers) {
+    for (const [tool, settings] of [["defaults", server.defaults] as const, ...Object.entries(server.tools)]) {
+      for (const delay of settings.retryDelaysMs ?? []) {
+        if (!ladder.has(delay)) {
+          problems.push(
+            `servers.${server.name}.${tool}.retryDelaysMs: ${delay} is not a retry topic of baton.allowed-calls (${[...ladder].join(", ")})`,
+          );
+        }
+      }
+    }
+  }
+  if (problems.length > 0) throw new BatonError("CONFIG_INVALID", `${file}:\n  ${problems.join("\n  ")}`);
   return result.data.servers;
+}
+
+/** The settings of a qualified tool: its own over its server's defaults. */
+export function settingsOf(servers: readonly ServerSpec[], tool: string): ToolSettings {
+  const [serverName, toolName] = [tool.slice(0, tool.indexOf("/")), tool.slice(tool.indexOf("/") + 1)];
+  const server = servers.find((candidate) => candidate.name === serverName);
+  if (server === undefined) return {};
+  return { ...server.defaults, ...(server.tools[toolName] ?? {}) };
 }

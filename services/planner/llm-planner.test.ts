@@ -284,9 +284,10 @@ describe("startRun with an LLM plan", () => {
   it("an LLM plan error on a request naming no workflow completes the run FAILED with that error and no tool call", () => {
     const error = "invalid plan from the LLM: unknown workflow teleport";
     const outcome = startRun(request(), undefined, planner, { error });
-    expect(outcome.run).toBeUndefined();
+    expect(outcome.run).toMatchObject({ requestId: "req-1", status: "COMPLETED", steps: [] });
     expect(toolCalls(outcome)).toEqual([]);
     expect(outcome.messages.map((message) => [message.topic, message.key])).toEqual([
+      ["baton.runs", "req-1"],
       ["baton.completed-runs", "req-1"],
     ]);
     expect(completed(outcome)).toMatchObject({

@@ -54,7 +54,7 @@ export async function planWithLlm(
     return { error: `invalid plan from the LLM: not a JSON object: ${text.slice(0, 200)}` };
   }
   if ("workflow" in parsed) {
-    const name = (parsed).workflow;
+    const name = parsed.workflow;
     const workflow = typeof name === "string" ? workflows.get(name) : undefined;
     return workflow === undefined
       ? {

@@ -236,9 +236,10 @@ describe("startRun", () => {
 
   it("an unknown tenant is refused with the reason and no tool is called", () => {
     const outcome = startRun(request({ tenant: "mallory", workflow: "fan-in" }), undefined, planner);
-    expect(outcome.run).toBeUndefined();
+    expect(outcome.run).toMatchObject({ requestId: "req-1", status: "COMPLETED", steps: [] });
     expect(toolCalls(outcome)).toEqual([]);
     expect(outcome.messages.map((message) => [message.topic, message.key])).toEqual([
+      ["baton.runs", "req-1"],
       ["baton.completed-runs", "req-1"],
     ]);
     expect(completed(outcome)).toMatchObject({
@@ -249,6 +250,12 @@ describe("startRun", () => {
       steps: [],
       completedAt: now,
     });
+  });
+
+  it("a refused request is recorded, so the same requestId submitted again produces nothing", () => {
+    const first = startRun(request({ tenant: "mallory", workflow: "fan-in" }), undefined, planner);
+    const again = startRun(request({ tenant: "mallory", workflow: "fan-in" }), first.run, planner);
+    expect(again).toEqual({ run: undefined, messages: [] });
   });
 
   it("an unknown workflow is refused with the list of known workflows", () => {
@@ -268,7 +275,7 @@ describe("startRun", () => {
 
   it("a plan using a tool no executor offers fails before any step runs", () => {
     const outcome = startRun(request({ workflow: "unknown-tool" }), undefined, planner);
-    expect(outcome.run).toBeUndefined();
+    expect(outcome.run?.status).toBe("COMPLETED");
     expect(toolCalls(outcome)).toEqual([]);
     const run = completed(outcome);
     expect(run?.outcome).toBe("FAILED");

@@ -54,9 +54,25 @@ function refuse(request: Request, outcome: "REFUSED" | "FAILED", reason: string,
     steps: [],
     completedAt: now,
   };
+  // Recorded like any run, so the same requestId submitted again gets no second response.
+  const run: RunState = {
+    requestId: request.requestId,
+    tenant: request.tenant,
+    input: request.input,
+    workflow: request.workflow,
+    metadata: request.metadata,
+    submittedAt: request.submittedAt,
+    status: "COMPLETED",
+    answerTemplate: null,
+    steps: [],
+    updatedAt: now,
+  };
   return {
-    run: undefined,
-    messages: [{ topic: plannerTopics.completedRuns, key: request.requestId, value: completed }],
+    run,
+    messages: [
+      { topic: plannerTopics.runs, key: request.requestId, value: run },
+      { topic: plannerTopics.completedRuns, key: request.requestId, value: completed },
+    ],
   };
 }
 

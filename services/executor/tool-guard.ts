@@ -1,0 +1,121 @@
+import {
+  BrokenCircuitError,
+  bulkhead,
+  CircuitState,
+  circuitBreaker,
+  ConsecutiveBreaker,
+  handleWhen,
+  type IPolicy,
+} from "cockatiel";
+import { RateLimiterMemory, RateLimiterQueue } from "rate-limiter-flexible";
+import type { ToolCallOutcome } from "./mcp-connections.ts";
+import type { ToolSettings } from "./servers-file.ts";
+
+/** Thrown by {@link ToolGuard.run} when a tool's breaker is open: the call was not made. */
+export class CircuitOpenError extends Error {
+  readonly tool: string;
+  constructor(tool: string) {
+    super(`the circuit breaker of ${tool} is open after repeated failures`);
+    this.name = "CircuitOpenError";
+    this.tool = tool;
+  }
+}
+
+class TransientOutcome extends Error {
+  readonly outcome: ToolCallOutcome;
+  constructor(outcome: ToolCallOutcome) {
+    super("transient tool failure");
+    this.outcome = outcome;
+  }
+}
+
+/** Whether an outcome may pass on another try: a timeout or a transport failure, not the tool's own error. */
+export function isTransient(outcome: ToolCallOutcome): boolean {
+  return outcome.status === "TIMED_OUT" || (outcome.status === "FAILED" && outcome.transient);
+}
+
+interface Guards {
+  breaker: ReturnType<typeof circuitBreaker> | undefined;
+  limit: IPolicy | undefined;
+  rate: RateLimiterQueue | undefined;
+}
+
+/**
+ * Per-tool resource coordination from the servers file: a concurrency limit (cockatiel bulkhead), a rate
+ * limit (rate-limiter-flexible queue) and a circuit breaker (cockatiel) that opens on consecutive transient
+ * failures. Tools without settings run unguarded.
+ */
+export class ToolGuard {
+  private readonly guards = new Map<string, Guards>();
+  private readonly settingsOf: (tool: string) => ToolSettings;
+
+  constructor(settingsOf: (tool: string) => ToolSettings) {
+    this.settingsOf = settingsOf;
+  }
+
+  private guardsOf(tool: string): Guards {
+    let guards = this.guards.get(tool);
+    if (guards === undefined) {
+      const settings = this.settingsOf(tool);
+      guards = {
+        breaker:
+          settings.breaker === undefined
+            ? undefined
+            : circuitBreaker(
+                handleWhen((error) => error instanceof TransientOutcome),
+                {
+                  halfOpenAfter: settings.breaker.halfOpenAfterMs,
+                  breaker: new ConsecutiveBreaker(settings.breaker.failures),
+                },
+              ),
+        limit: settings.concurrency === undefined ? undefined : bulkhead(settings.concurrency, Number.MAX_SAFE_INTEGER),
+        rate:
+          settings.ratePerSecond === undefined
+            ? undefined
+            : new RateLimiterQueue(
+                new RateLimiterMemory({ points: Math.max(1, Math.floor(settings.ratePerSecond)), duration: 1 }),
+                {
+                  maxQueueSize: 100_000,
+                },
+              ),
+      };
+      this.guards.set(tool, guards);
+    }
+    return guards;
+  }
+
+  /** Runs one call of a tool within its limits; throws {@link CircuitOpenError} when its breaker is open. */
+  async run(tool: string, call: () => Promise<ToolCallOutcome>): Promise<ToolCallOutcome> {
+    const { breaker, limit, rate } = this.guardsOf(tool);
+    const limited = async (): Promise<ToolCallOutcome> => {
+      if (rate !== undefined) await rate.removeTokens(1);
+      return limit === undefined ? call() : limit.execute(call);
+    };
+    if (breaker === undefined) return limited();
+    try {
+      return await breaker.execute(async () => {
+        const outcome = await limited();
+        if (isTransient(outcome)) throw new TransientOutcome(outcome);
+        return outcome;
+      });
+    } catch (error) {
+      if (error instanceof TransientOutcome) return error.outcome;
+      if (error instanceof BrokenCircuitError) throw new CircuitOpenError(tool);
+      throw error;
+    }
+  }
+
+  /** The breaker state of every guarded tool, for metrics and `baton top`. */
+  breakerStates(): Map<string, "closed" | "open" | "half-open"> {
+    const states = new Map<string, "closed" | "open" | "half-open">();
+    for (const [tool, { breaker }] of this.guards) {
+      if (breaker === undefined) continue;
+      const state = breaker.state;
+      states.set(
+        tool,
+        state === CircuitState.Closed ? "closed" : state === CircuitState.HalfOpen ? "half-open" : "open",
+      );
+    }
+    return states;
+  }
+}
