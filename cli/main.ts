@@ -6,6 +6,7 @@ import { registerStageCommands } from "./stage-commands.ts";
 import { registerSubmitCommands } from "./submit-command.ts";
 import { registerApprovalCommands } from "./approval-commands.ts";
 import { registerDemoCommand } from "./demo-command.ts";
+import { registerDlqCommands } from "./dlq-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerStageCommands(program);
   registerSubmitCommands(program);
   registerApprovalCommands(program);
+  registerDlqCommands(program);
   registerDemoCommand(program);
   return program;
 }

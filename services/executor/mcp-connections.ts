@@ -68,7 +68,14 @@ export class McpConnections implements ToolInvoker {
   constructor(options: { logger: Logger; cwd: string }) {
     this.logger = options.logger;
     this.cwd = options.cwd;
+    // Servers this executor started must not outlive it, however it exits.
+    process.once("exit", () => {
+      for (const connection of this.connections.values()) connection.started?.kill("SIGTERM");
+      for (const child of this.startedBeforeConnect) child.kill("SIGTERM");
+    });
   }
+
+  private readonly startedBeforeConnect = new Set<ChildProcess>();
 
   /** Starts (when configured) and connects every server; fails naming the first server that cannot be reached. */
   async connect(servers: ServerSpec[]): Promise<void> {
@@ -102,6 +109,7 @@ export class McpConnections implements ToolInvoker {
             env: { ...process.env, ...spec.start.env },
             stdio: ["ignore", "inherit", "inherit"],
           });
+          this.startedBeforeConnect.add(started);
           await waitForUrl(spec.url, 30_000);
         }
         await client.connect(new StreamableHTTPClientTransport(new URL(spec.url)));

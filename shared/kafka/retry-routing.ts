@@ -98,3 +98,27 @@ export function routeFailure(options: {
     },
   };
 }
+
+/** Headers that mark a redriven message: where it was dead-lettered and when it was sent back. */
+export const redriveHeaders = {
+  from: "baton-redriven-from",
+  at: "baton-redriven-at",
+} as const;
+
+/**
+ * The headers a dead letter goes back to its origin with, as a new first attempt: the failure and retry
+ * headers are dropped, the trace context is kept, and the dead letter it came from is named.
+ */
+export function redrivenHeaders(
+  headers: TextHeaders,
+  from: { topic: string; partition: number; offset: string },
+  now: number,
+): TextHeaders {
+  const dropped = new Set<string>([...Object.values(deadLetterHeaders), ...Object.values(retryHeaders)]);
+  const kept = Object.fromEntries(Object.entries(headers).filter(([name]) => !dropped.has(name)));
+  return {
+    ...kept,
+    [redriveHeaders.from]: `${from.topic}/${from.partition}/${from.offset}`,
+    [redriveHeaders.at]: new Date(now).toISOString(),
+  };
+}

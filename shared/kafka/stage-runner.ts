@@ -84,15 +84,17 @@ export class StageRunner<T> {
   private readonly options: StageRunnerOptions<T>;
   private readonly consumer: Consumer;
   private readonly assigned = new Map<string, number[]>();
+  private readonly heartbeatIntervalMs: number;
   private running = false;
 
   constructor(options: StageRunnerOptions<T>) {
     this.options = options;
+    this.heartbeatIntervalMs = Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 10));
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       allowAutoTopicCreation: false,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 10)),
+      heartbeatInterval: this.heartbeatIntervalMs,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.assigned.clear();
@@ -155,10 +157,19 @@ export class StageRunner<T> {
         : -1;
       const waitFor = notDue >= 0 ? chunk[notDue] : undefined;
       if (waitFor !== undefined) chunk = chunk.slice(0, notDue);
-      const handled =
-        this.options.concurrentWithinPartition === true
-          ? await Promise.all(chunk.map((message) => this.process(batch.topic, batch.partition, message)))
-          : await sequentially(chunk, (message) => this.process(batch.topic, batch.partition, message));
+      // kafkajs heartbeats only between batches: keep the membership alive while slow logic (a tool call) runs.
+      const heartbeats = setInterval(() => {
+        payload.heartbeat().catch(() => undefined);
+      }, this.heartbeatIntervalMs);
+      let handled: Handled[];
+      try {
+        handled =
+          this.options.concurrentWithinPartition === true
+            ? await Promise.all(chunk.map((message) => this.process(batch.topic, batch.partition, message)))
+            : await sequentially(chunk, (message) => this.process(batch.topic, batch.partition, message));
+      } finally {
+        clearInterval(heartbeats);
+      }
       const prepared = handled.flatMap((result) => result.prepared);
       try {
         await this.options.producer.sendPrepared(prepared);

@@ -20,6 +20,7 @@ import type {
   ToolCall,
 } from "../../shared/schemas/records.ts";
 import { TestPipeline } from "./pipeline.ts";
+import { findDeadLetters, redrive } from "../../cli/dlq-command.ts";
 
 let pipeline: TestPipeline;
 let backbone: Backbone;
@@ -258,6 +259,75 @@ describe("the pipeline end to end", () => {
       until: () => false,
     });
     for (const request of requests) expect(all.filter((message) => message.key === request.requestId)).toHaveLength(1);
+  });
+
+  it("the same requestId submitted twice gets one run and one response", async () => {
+    const first = await submit("How long does shipping take?");
+    await producer.send([
+      { topic: "baton.requests", key: first.requestId, value: { ...first, submittedAt: Date.now() } },
+    ]);
+    const refused = await submit("How long does shipping take?", { tenant: "nobody" });
+    await producer.send([{ topic: "baton.requests", key: refused.requestId, value: refused }]);
+    expect((await answer(first)).status).toBe("ANSWERED");
+    expect((await answer(refused)).status).toBe("REFUSED");
+    const all = await readTopic({
+      kafka: backbone.kafka,
+      codec: backbone.codec,
+      topic: "baton.responses",
+      timeoutMs: 6_000,
+      until: () => false,
+    });
+    expect(all.filter((message) => message.key === first.requestId)).toHaveLength(1);
+    expect(all.filter((message) => message.key === refused.requestId)).toHaveLength(1);
+  });
+
+  it("a tool that times out is retried through the retry topic per its settings, then reported TIMED_OUT with its attempts", async () => {
+    const request = await submit("shipping", { tenant: "slow", workflow: "stuck-lookup" });
+    const response = await answer(request, 30_000);
+    expect(response.status).toBe("FAILED");
+    expect(response.steps).toEqual([expect.objectContaining({ stepId: "search", status: "TIMED_OUT", attempts: 2 })]);
+    expect(response.error).toContain("stuck-kb/search did not answer within 500 ms");
+    const retried = await readTopic({
+      kafka: backbone.kafka,
+      codec: backbone.codec,
+      topic: "baton.allowed-calls.retry.1s",
+      timeoutMs: 10_000,
+      until: (messages) => messages.some((message) => message.key === request.requestId),
+    });
+    const retry = retried.find((message) => message.key === request.requestId);
+    expect(retry?.headers["baton-attempt"]).toBe("2");
+    expect(retry?.headers["baton-last-error"]).toMatch(/^TIMEOUT: stuck-kb\/search did not answer within 500 ms/);
+  });
+
+  it("a dead letter redriven to its origin is processed as a new attempt", async () => {
+    const request: Request = {
+      requestId: `e2e-redrive-${randomUUID()}`,
+      tenant: "demo",
+      input: "How long does shipping take?",
+      workflow: null,
+      metadata: {},
+      submittedAt: Date.now(),
+    };
+    const bytes = await backbone.codec.encode("baton.requests", request);
+    await producer.sendRaw([
+      {
+        topic: "baton.requests.dlq",
+        key: request.requestId,
+        value: bytes,
+        headers: {
+          [deadLetterHeaders.originTopic]: "baton.requests",
+          [deadLetterHeaders.code]: "KAFKA_UNAVAILABLE",
+          [deadLetterHeaders.reason]: "gave up after 4 attempts: broker down",
+          "baton-attempt": "4",
+        },
+      },
+    ]);
+    const client = { backbone, producer, close: () => Promise.resolve() };
+    const letters = await findDeadLetters(client, { request: request.requestId });
+    expect(letters).toHaveLength(1);
+    expect(await redrive(client, letters)).toEqual([{ key: request.requestId, to: "baton.requests" }]);
+    const response = await answer(request);
+    expect(response.status).toBe("ANSWERED");
   });
 
   it("with an LLM configured, the planner runs the LLM's plan, and an invalid plan is a clear FAILED", async () => {

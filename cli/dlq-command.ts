@@ -1,0 +1,174 @@
+import { InvalidArgumentError, type Command } from "commander";
+import { deadLetterHeaders } from "../shared/kafka/headers.ts";
+import { readTopic, type ReadMessage } from "../shared/kafka/topic-reader.ts";
+import { redrivenHeaders } from "../shared/kafka/retry-routing.ts";
+import { deadLetterTopicName, topics } from "../shared/topics.ts";
+import { openClient, type CliClient } from "./client.ts";
+import { runAction } from "./run-action.ts";
+
+interface DlqFilter {
+  topic?: string;
+  request?: string;
+  since?: number;
+}
+
+function since(value: string): number {
+  const relative = /^(\d+)([smhd])$/.exec(value);
+  if (relative !== null) {
+    const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as "s" | "m" | "h" | "d"];
+    return Date.now() - Number(relative[1]) * unit;
+  }
+  const at = Date.parse(value);
+  if (Number.isNaN(at))
+    throw new InvalidArgumentError(`expected a time (2026-11-21T10:00:00Z) or an age (30m, 2h, 1d), got "${value}"`);
+  return at;
+}
+
+/** The dead-letter topics Baton declares (or the one asked for). */
+function deadLetterTopics(filter: DlqFilter): string[] {
+  if (filter.topic !== undefined)
+    return [filter.topic.endsWith(".dlq") ? filter.topic : deadLetterTopicName(filter.topic)];
+  return topics
+    .filter((declaration) => declaration.deadLetter)
+    .map((declaration) => deadLetterTopicName(declaration.name));
+}
+
+/** Reads the dead letters that match a filter, from every dead-letter topic at once. */
+export async function findDeadLetters(client: CliClient, filter: DlqFilter): Promise<ReadMessage[]> {
+  const { kafka, codec } = client.backbone;
+  const all = await Promise.all(
+    deadLetterTopics(filter).map((topic) => readTopic({ kafka, codec, topic, timeoutMs: 4_000, until: () => false })),
+  );
+  return all
+    .flat()
+    .filter((message) => filter.request === undefined || message.key === filter.request)
+    .filter((message) => filter.since === undefined || message.timestamp >= filter.since)
+    .sort((a, b) => a.timestamp - b.timestamp);
+}
+
+/** Sends dead letters back to the topic they came from as new first attempts; returns where each went. */
+export async function redrive(
+  client: CliClient,
+  letters: ReadMessage[],
+): Promise<Array<{ key: string | null; to: string }>> {
+  const now = Date.now();
+  const sent = letters.map((letter) => ({
+    topic: letter.headers[deadLetterHeaders.originTopic] ?? letter.topic.replace(/\.dlq$/, ""),
+    key: letter.key,
+    value: letter.raw,
+    headers: redrivenHeaders(letter.headers, letter, now),
+  }));
+  if (sent.length > 0) await client.producer.sendRaw(sent);
+  return sent.map((message) => ({ key: message.key, to: message.topic }));
+}
+
+function describe(letter: ReadMessage): string {
+  const headers = letter.headers;
+  return [
+    `${letter.topic} ${letter.partition}/${letter.offset}`,
+    `key ${letter.key ?? "(none)"}`,
+    `${headers[deadLetterHeaders.code] ?? "?"} in ${headers[deadLetterHeaders.stage] ?? "?"} at ${headers[deadLetterHeaders.failedAt] ?? "?"}`,
+    `attempts ${headers["baton-attempt"] ?? "1"}`,
+    `reason: ${headers[deadLetterHeaders.reason] ?? "?"}`,
+  ].join("  ");
+}
+
+function withFilters(command: Command): Command {
+  return command
+    .option("--topic <topic>", "one stage input (baton.requests) or its dead-letter topic (baton.requests.dlq)")
+    .option("--request <requestId>", "only this request's dead letters")
+    .option("--since <time>", "only dead letters written since a time or an age (30m, 2h, 1d)", since);
+}
+
+/** `baton dlq list|show|redrive`. */
+export function registerDlqCommands(program: Command): void {
+  const dlq = program.command("dlq").description("inspect dead letters and send them back where they came from");
+  withFilters(dlq.command("list").description("list dead letters with their reason, stage, attempts and origin"))
+    .option("--json", "print as JSON")
+    .addHelpText("after", "\nExamples:\n  $ baton dlq list\n  $ baton dlq list --topic baton.requests --since 2h\n")
+    .action(
+      runAction(async (options: DlqFilter & { json?: boolean }) => {
+        const client = await openClient();
+        try {
+          const letters = await findDeadLetters(client, options);
+          if (options.json === true) {
+            console.log(
+              JSON.stringify(
+                letters.map(({ raw, ...letter }) => ({ ...letter, rawBase64: raw?.toString("base64") ?? null })),
+                null,
+                2,
+              ),
+            );
+          } else if (letters.length === 0) console.log("no dead letters match");
+          else for (const letter of letters) console.log(describe(letter));
+        } finally {
+          await client.close();
+        }
+      }),
+    );
+  dlq
+    .command("show")
+    .description("print one dead letter: headers, and the value decoded (or its bytes when it cannot be)")
+    .argument("<topic>", "the dead-letter topic")
+    .argument("<partition>")
+    .argument("<offset>")
+    .addHelpText("after", "\nExample:\n  $ baton dlq show baton.requests.dlq 3 17\n")
+    .action(
+      runAction(async (topic: string, partition: string, offset: string) => {
+        const client = await openClient();
+        try {
+          const letters = await findDeadLetters(client, { topic });
+          const letter = letters.find(
+            (candidate) => String(candidate.partition) === partition && candidate.offset === offset,
+          );
+          if (letter === undefined)
+            throw new Error(
+              `no dead letter at ${topic} ${partition}/${offset}; list them with: baton dlq list --topic ${topic}`,
+            );
+          console.log(describe(letter));
+          console.log(
+            JSON.stringify(
+              {
+                headers: letter.headers,
+                value: letter.value,
+                decodeError: letter.decodeError ?? null,
+                rawBase64: letter.raw?.toString("base64") ?? null,
+              },
+              null,
+              2,
+            ),
+          );
+        } finally {
+          await client.close();
+        }
+      }),
+    );
+  withFilters(
+    dlq.command("redrive").description("send matching dead letters back to their origin topic as a new attempt"),
+  )
+    .option("--dry-run", "only list what would be sent")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ baton dlq redrive --request 7d3f0c2e-…\n  $ baton dlq redrive --topic baton.allowed-calls --since 1h\n",
+    )
+    .action(
+      runAction(async (options: DlqFilter & { dryRun?: boolean }) => {
+        if (options.topic === undefined && options.request === undefined && options.since === undefined) {
+          throw new Error("redrive needs a filter (--topic, --request or --since) so nothing is sent back by accident");
+        }
+        const client = await openClient();
+        try {
+          const letters = await findDeadLetters(client, options);
+          if (options.dryRun === true) {
+            for (const letter of letters) console.log(`would redrive: ${describe(letter)}`);
+            return;
+          }
+          const sent = await redrive(client, letters);
+          for (const message of sent) console.log(`redriven ${message.key ?? "(no key)"} -> ${message.to}`);
+          console.log(`${sent.length} dead letter${sent.length === 1 ? "" : "s"} redriven`);
+        } finally {
+          await client.close();
+        }
+      }),
+    );
+}
