@@ -171,4 +171,46 @@ describe("stage runner", () => {
       await runner.stop();
     }
   });
+
+  it("a handler that runs for three times the session timeout causes no rebalance and runs once", async () => {
+    const input = harness.uniqueTopic("long-in");
+    await harness.createTopic(input, { record: "baton.Request" });
+    await producer.send([{ topic: input, key: "long", value: sampleRequest("long") }]);
+    const groupId = `test-long-${randomUUID()}`;
+    let joins = 0;
+    const calls: number[] = [];
+    const { kafka, codec, tracing, logger } = harness.backbone;
+    const runner = new StageRunner<Request>({
+      stage: "long",
+      groupId,
+      topics: [input],
+      sessionTimeoutMs: 6_000,
+      onAssigned: () => {
+        joins += 1;
+      },
+      kafka,
+      codec,
+      producer,
+      tracer: tracing.tracer,
+      logger,
+      handler: async () => {
+        calls.push(Date.now());
+        await new Promise((resolve) => setTimeout(resolve, 18_000));
+        return { messages: [] };
+      },
+    });
+    await runner.start();
+    try {
+      const committed = await eventually(async () => {
+        const offset = (await harness.admin.groupOffsets(groupId, input)).get(0);
+        return offset === "1" ? offset : undefined;
+      }, 40_000);
+      expect(committed).toBe("1");
+      expect(calls).toHaveLength(1);
+      expect(joins).toBe(1);
+      expect((await harness.admin.describeGroup(groupId)).state).toBe("Stable");
+    } finally {
+      await runner.stop();
+    }
+  }, 60_000);
 });
