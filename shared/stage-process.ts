@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createBackbone, type Backbone } from "./backbone.ts";
 import type { BackboneConfig } from "./config.ts";
 import { BatonProducer } from "./kafka/producer.ts";
@@ -12,6 +13,8 @@ export interface StageProcessOptions<T> {
   config: BackboneConfig;
   topics: string[];
   partitionsConsumedConcurrently?: number;
+  /** Commit each chunk's messages and offsets in one Kafka transaction (see StageRunnerOptions). */
+  transactional?: boolean;
   /** Handle a partition's messages concurrently (independent messages only, like tool calls). */
   concurrentWithinPartition?: boolean;
   /** Most messages handled per produce request and commit. */
@@ -41,6 +44,20 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
   const { kafka, codec, tracing, logger } = backbone;
   const producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
   const { handler, onAssigned, shutdown = [] } = await options.setup({ backbone, producer });
+  const instance = randomUUID();
+  const transactionalProducers =
+    options.transactional === true
+      ? await Promise.all(
+          Array.from({ length: options.partitionsConsumedConcurrently ?? 1 }, (_, index) =>
+            BatonProducer.connect({
+              kafka,
+              codec,
+              tracer: tracing.tracer,
+              transactionalId: `baton-${options.stage}-${instance}-${index}`,
+            }),
+          ),
+        )
+      : undefined;
   const runner = new StageRunner<T>({
     stage: options.stage,
     groupId: `baton-${options.stage}`,
@@ -52,6 +69,7 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     logger,
     handler,
     retryDelaysMs: new Map(options.topics.map((topic) => [topic, retryLadder(topic)])),
+    ...(transactionalProducers === undefined ? {} : { transactionalProducers }),
     ...(onAssigned === undefined ? {} : { onAssigned }),
     ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
     ...(options.concurrentWithinPartition === undefined
@@ -66,6 +84,10 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     { name: "consumer", run: () => runner.stop() },
     ...shutdown,
     { name: "producer", run: () => producer.disconnect() },
+    ...(transactionalProducers ?? []).map((transactional, index) => ({
+      name: `transactional producer ${index}`,
+      run: () => transactional.disconnect(),
+    })),
     { name: "tracing", run: () => tracing.shutdown() },
   ];
   handleShutdown({ logger, steps });

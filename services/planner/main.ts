@@ -22,6 +22,8 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
     sessionTimeoutMs: config.LLM_PROVIDER === "none" ? 10_000 : Math.max(10_000, config.LLM_TIMEOUT_MS * 2 + 5_000),
     topics: ["baton.requests", "baton.tool-results"],
     partitionsConsumedConcurrently: config.PLANNER_CONCURRENCY,
+    // A run's new state, the calls it dispatches and the input's offset commit together or not at all.
+    transactional: true,
     async setup({ backbone }) {
       const { kafka, codec, logger } = backbone;
       const runs = new KeyedTable<RunState>({ kafka, codec, logger, topic: plannerTopics.runs });

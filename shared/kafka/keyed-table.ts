@@ -33,8 +33,20 @@ export class KeyedTable<T> {
     });
   }
 
+  private advance(partition: number, offset: string): void {
+    const next = BigInt(offset) + 1n;
+    if (next > (this.positions.get(partition) ?? 0n)) this.positions.set(partition, next);
+    for (const listener of this.listeners) listener();
+  }
+
   /** Starts following the topic and resolves once everything written before the call has been read. */
   async start(): Promise<void> {
+    // A batch's last offset counts transaction markers, which are never delivered as messages, so positions
+    // still reach the end of a topic written in transactions.
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.lastOffset !== null && payload.lastOffset !== undefined)
+        this.advance(payload.partition, String(payload.lastOffset));
+    });
     const { topic, codec, logger } = this.options;
     try {
       await this.consumer.connect();
@@ -59,8 +71,7 @@ export class KeyedTable<T> {
             }
           }
         }
-        this.positions.set(partition, BigInt(message.offset) + 1n);
-        for (const listener of this.listeners) listener();
+        this.advance(partition, message.offset);
       },
     });
     await this.catchUp();

@@ -47,6 +47,7 @@ export interface ProducerOptions {
 /** Sends within one Kafka transaction; see {@link BatonProducer.transaction}. */
 export interface ProducerTransaction {
   send(messages: OutgoingMessage[]): Promise<void>;
+  sendPrepared(prepared: PreparedMessage[]): Promise<void>;
   sendRaw(messages: RawOutgoingMessage[]): Promise<void>;
   commitOffsets(offsets: TransactionOffsets): Promise<void>;
 }
@@ -171,6 +172,7 @@ export class BatonProducer {
     const wrapper: ProducerTransaction = {
       send: async (messages) => this.sendWith(kafkaTransaction, this.prepare(await this.encodeAll(messages))),
       sendRaw: (messages) => this.sendWith(kafkaTransaction, this.prepare(messages)),
+      sendPrepared: (prepared) => this.sendWith(kafkaTransaction, prepared),
       commitOffsets: (offsets) =>
         kafkaTransaction.sendOffsets({
           consumerGroupId: offsets.consumerGroupId,

@@ -63,6 +63,12 @@ export interface StageRunnerOptions<T> {
    * same ladder) to retry differently, as per-tool settings do.
    */
   retryDelaysMs?: ReadonlyMap<string, readonly number[]>;
+  /**
+   * Producers with transactionalIds, one per partition handled at once: each chunk's messages and its offset
+   * commit become visible together (Kafka transactions with sendOffsets), for stages whose state and effects
+   * must not part (the planner).
+   */
+  transactionalProducers?: BatonProducer[];
   /** Most messages of one partition handled before their output is sent and their offset committed. */
   maxBatchSize?: number;
   /**
@@ -85,10 +91,13 @@ export class StageRunner<T> {
   private readonly consumer: Consumer;
   private readonly assigned = new Map<string, number[]>();
   private readonly heartbeatIntervalMs: number;
+  private readonly transactional: Pool<BatonProducer> | undefined;
   private running = false;
 
   constructor(options: StageRunnerOptions<T>) {
     this.options = options;
+    this.transactional =
+      options.transactionalProducers === undefined ? undefined : new Pool(options.transactionalProducers);
     this.heartbeatIntervalMs = Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 10));
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
@@ -171,19 +180,32 @@ export class StageRunner<T> {
         clearInterval(heartbeats);
       }
       const prepared = handled.flatMap((result) => result.prepared);
+      const last = chunk.at(-1);
+      const next =
+        last === undefined
+          ? []
+          : [{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }];
       try {
-        await this.options.producer.sendPrepared(prepared);
+        if (this.transactional !== undefined) {
+          const transactional = await this.transactional.acquire();
+          try {
+            await transactional.transaction(async (transaction) => {
+              await transaction.sendPrepared(prepared);
+              if (next.length > 0)
+                await transaction.commitOffsets({ consumerGroupId: this.options.groupId, offsets: next });
+            });
+          } finally {
+            this.transactional.release(transactional);
+          }
+        } else {
+          await this.options.producer.sendPrepared(prepared);
+          if (next.length > 0) await this.consumer.commitOffsets(next);
+        }
       } catch (error) {
         for (const result of handled) result.finish(error);
         throw error;
       }
-      const last = chunk.at(-1);
-      if (last !== undefined) {
-        payload.resolveOffset(last.offset);
-        await this.consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
-        ]);
-      }
+      if (last !== undefined) payload.resolveOffset(last.offset);
       for (const result of handled) result.finish(undefined);
       await payload.heartbeat();
       if (waitFor !== undefined) {
@@ -298,4 +320,26 @@ async function sequentially<Item, Result>(items: Item[], work: (item: Item) => P
   const results: Result[] = [];
   for (const item of items) results.push(await work(item));
   return results;
+}
+
+/** Lends out a fixed set of items, one borrower at a time each (a transaction per producer at once). */
+class Pool<Item> {
+  private readonly free: Item[];
+  private readonly waiting: Array<(item: Item) => void> = [];
+
+  constructor(items: Item[]) {
+    this.free = [...items];
+  }
+
+  acquire(): Promise<Item> {
+    const item = this.free.pop();
+    if (item !== undefined) return Promise.resolve(item);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(item: Item): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next(item);
+    else this.free.push(item);
+  }
 }
