@@ -87,6 +87,9 @@ export const topics: readonly TopicDeclaration[] = [
     retryDelaysMs: [],
     deadLetter: false,
   }),
+  pipelineTopic("baton.run-deadlines", "baton.RunDeadline", "Runs whose deadline passed (planner reads)", {
+    retentionMs: 1 * day,
+  }),
   pipelineTopic("baton.completed-runs", "baton.CompletedRun", "Finished or refused runs (summarizer reads)"),
   pipelineTopic("baton.drafts", "baton.Draft", "Composed answers before policy (policy reads)"),
   pipelineTopic("baton.responses", "baton.Response", "One response per request, the way out", {

@@ -260,6 +260,7 @@ const planner: PlannerContext = {
   tenants: new Set(["demo"]),
   tool,
   validator: new ArgumentValidator(),
+  defaultDeadlineMs: 60_000,
   now: () => now,
 };
 

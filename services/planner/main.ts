@@ -1,11 +1,18 @@
 import { parseConfig } from "../../shared/config.ts";
 import { KeyedTable } from "../../shared/kafka/keyed-table.ts";
 import { loadPolicy } from "../../shared/policy-file.ts";
-import type { Request, RunState, ToolCatalog, ToolDescription, ToolResult } from "../../shared/schemas/records.ts";
+import type {
+  Request,
+  RunDeadline,
+  RunState,
+  ToolCatalog,
+  ToolDescription,
+  ToolResult,
+} from "../../shared/schemas/records.ts";
 import { startStageProcess, type StageProcess } from "../../shared/stage-process.ts";
 import { ArgumentValidator } from "./argument-validator.ts";
 import { plannerConfigSchema } from "./config.ts";
-import { plannerTopics, recordResult, startRun, type PlannerContext } from "./planner.ts";
+import { expireRun, plannerTopics, recordResult, startRun, type PlannerContext } from "./planner.ts";
 import { loadWorkflows } from "./workflow-file.ts";
 import { planWithLlm } from "./llm-planner.ts";
 import { createLlmClient } from "../../shared/llm/llm-client.ts";
@@ -15,16 +22,16 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
   const config = parseConfig(plannerConfigSchema, env);
   const workflows = await loadWorkflows(config.WORKFLOWS_DIR);
   const policy = await loadPolicy(config.POLICY_FILE);
-  return startStageProcess<Request | ToolResult>({
+  return startStageProcess<Request | ToolResult | RunDeadline>({
     stage: "planner",
     config,
     // An LLM call runs inside the handler, so the group must wait for it (kafkajs heartbeats between chunks).
     sessionTimeoutMs: config.LLM_PROVIDER === "none" ? 10_000 : Math.max(10_000, config.LLM_TIMEOUT_MS * 2 + 5_000),
-    topics: ["baton.requests", "baton.tool-results"],
+    topics: ["baton.requests", "baton.tool-results", "baton.run-deadlines"],
     partitionsConsumedConcurrently: config.PLANNER_CONCURRENCY,
     // A run's new state, the calls it dispatches and the input's offset commit together or not at all.
     transactional: true,
-    async setup({ backbone }) {
+    async setup({ backbone, producer }) {
       const { kafka, codec, logger } = backbone;
       const runs = new KeyedTable<RunState>({ kafka, codec, logger, topic: plannerTopics.runs });
       const catalogues = new KeyedTable<ToolCatalog>({ kafka, codec, logger, topic: "baton.tool-catalogs" });
@@ -38,8 +45,29 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
         tenants: new Set(Object.keys(policy.tenants)),
         tool,
         validator: new ArgumentValidator(),
+        defaultDeadlineMs: config.PLANNER_DEADLINE_MS,
         now: Date.now,
       };
+      // Every planner looks for runs past their deadline; the planner owning the run ends it.
+      const signalled = new Set<string>();
+      const sweep = setInterval(() => {
+        const now = Date.now();
+        const expired: RunDeadline[] = [];
+        for (const [requestId, run] of runs.entries()) {
+          if (run.status !== "RUNNING" || run.deadlineAt === null || run.deadlineAt > now || signalled.has(requestId))
+            continue;
+          signalled.add(requestId);
+          expired.push({ requestId, deadlineAt: run.deadlineAt });
+        }
+        if (expired.length === 0) return;
+        producer
+          .send(expired.map((deadline) => ({ topic: "baton.run-deadlines", key: deadline.requestId, value: deadline })))
+          .catch((error: unknown) => {
+            for (const deadline of expired) signalled.delete(deadline.requestId);
+            logger.warn({ err: error }, "could not signal expired runs; will try again");
+          });
+      }, 1_000);
+      sweep.unref();
       const llm = createLlmClient(config);
       if (llm !== undefined) logger.info({ provider: config.LLM_PROVIDER, model: llm.model }, "planning with an LLM");
       let caughtUp: Promise<void> = Promise.resolve();
@@ -63,6 +91,9 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
                   )
                 : undefined;
             outcome = startRun(request, existing, context, llmPlan);
+          } else if (message.topic === "baton.run-deadlines") {
+            const deadline = message.value as RunDeadline;
+            outcome = expireRun(deadline, runs.get(deadline.requestId), context);
           } else {
             const result = message.value as ToolResult;
             outcome = recordResult(result, runs.get(result.requestId), context);
@@ -70,7 +101,10 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
           if (outcome.run !== undefined) runs.set(outcome.run.requestId, outcome.run);
           return { messages: outcome.messages };
         },
-        shutdown: [{ name: "tables", run: async () => void (await Promise.all([runs.stop(), catalogues.stop()])) }],
+        shutdown: [
+          { name: "deadline sweep", run: () => Promise.resolve(clearInterval(sweep)) },
+          { name: "tables", run: async () => void (await Promise.all([runs.stop(), catalogues.stop()])) },
+        ],
       };
     },
   });

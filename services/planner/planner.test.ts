@@ -12,7 +12,7 @@ import type {
   ToolResultStatus,
 } from "../../shared/schemas/records.ts";
 import { ArgumentValidator } from "./argument-validator.ts";
-import { recordResult, startRun, type PlannerContext, type PlannerOutcome } from "./planner.ts";
+import { expireRun, recordResult, startRun, type PlannerContext, type PlannerOutcome } from "./planner.ts";
 import { parseWorkflow, type Workflow } from "./workflow-file.ts";
 
 const now = 1_750_000_000_000;
@@ -118,6 +118,7 @@ function context(workflows: Workflow[], overrides: Partial<PlannerContext> = {})
     tenants: new Set(["demo"]),
     tool,
     validator: new ArgumentValidator(),
+    defaultDeadlineMs: 60_000,
     now: () => now,
     ...overrides,
   };
@@ -501,5 +502,49 @@ describe("the shipped workflows", () => {
       ["ticket", "SKIPPED"],
       ["notify", "SKIPPED"],
     ]);
+  });
+});
+
+describe("expireRun", () => {
+  it("a run past its deadline completes FAILED: running steps TIMED_OUT, unstarted steps SKIPPED, and what completed is named", () => {
+    const planner = context([fanIn]);
+    const started = startRun(
+      request({ workflow: "fan-in", metadata: { x: "5", deadlineMs: "1500" } }),
+      undefined,
+      planner,
+    );
+    expect(started.run?.deadlineAt).toBe(now + 1_500);
+    const [left] = toolCalls(started);
+    if (left === undefined || started.run === undefined) throw new Error("no dispatch");
+    const afterLeft = recordResult(
+      {
+        requestId: "req-1",
+        stepId: left.stepId,
+        tool: left.tool,
+        status: "SUCCEEDED",
+        output: '{"value":1}',
+        error: null,
+        attempts: 1,
+        durationMs: 3,
+        completedAt: now,
+      },
+      started.run,
+      planner,
+    );
+    const running = afterLeft.run ?? started.run;
+    const expired = expireRun({ requestId: "req-1", deadlineAt: now + 1_500 }, running, planner);
+    expect(expired.run?.status).toBe("COMPLETED");
+    const outcome = completed(expired);
+    expect(outcome?.outcome).toBe("FAILED");
+    expect(outcome?.error).toMatch(/^the deadline passed at .+; completed: left$/);
+    const statuses = Object.fromEntries((expired.run?.steps ?? []).map((step) => [step.stepId, step.status]));
+    expect(Object.values(statuses).filter((status) => status === "SUCCEEDED")).toHaveLength(1);
+    expect(Object.values(statuses).every((status) => ["SUCCEEDED", "TIMED_OUT", "SKIPPED"].includes(status))).toBe(
+      true,
+    );
+    expect(expireRun({ requestId: "req-1", deadlineAt: now }, expired.run, planner)).toEqual({
+      run: undefined,
+      messages: [],
+    });
   });
 });

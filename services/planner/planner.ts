@@ -3,6 +3,7 @@ import type { OutgoingMessage } from "../../shared/kafka/producer.ts";
 import type {
   CompletedRun,
   Request,
+  RunDeadline,
   RunState,
   StepState,
   ToolCall,
@@ -30,6 +31,8 @@ export interface PlannerContext {
   /** The tool a qualified name refers to, from the executors' catalogues. */
   tool(name: string): ToolDescription | undefined;
   validator: ArgumentValidator;
+  /** A run's deadline when neither the request (metadata `deadlineMs`) nor its workflow sets one. */
+  defaultDeadlineMs: number;
   now(): number;
 }
 
@@ -66,6 +69,7 @@ function refuse(request: Request, outcome: "REFUSED" | "FAILED", reason: string,
     answerTemplate: null,
     steps: [],
     updatedAt: now,
+    deadlineAt: null,
   };
   return {
     run,
@@ -138,8 +142,42 @@ export function startRun(
       durationMs: 0,
     })),
     updatedAt: now,
+    deadlineAt: now + deadlineOf(request, workflow, context),
   };
   return advance(run, context);
+}
+
+function deadlineOf(request: Request, workflow: Workflow, context: PlannerContext): number {
+  const asked = Number(request.metadata.deadlineMs);
+  return Number.isInteger(asked) && asked > 0 ? asked : (workflow.deadlineMs ?? context.defaultDeadlineMs);
+}
+
+/**
+ * Ends a run whose deadline passed: steps still running are TIMED_OUT, steps not started are SKIPPED, and the
+ * run completes FAILED with what did complete. A run already finished is left alone.
+ */
+export function expireRun(deadline: RunDeadline, run: RunState | undefined, context: PlannerContext): PlannerOutcome {
+  if (run === undefined || run.status === "COMPLETED") return { run: undefined, messages: [] };
+  const now = context.now();
+  const steps = run.steps.map((step): StepState => {
+    if (step.status === "DISPATCHED")
+      return { ...step, status: "TIMED_OUT", error: "the run's deadline passed before it finished" };
+    if (step.status === "PENDING")
+      return { ...step, status: "SKIPPED", error: "the run's deadline passed before it started" };
+    return step;
+  });
+  const finished: RunState = { ...run, steps, status: "COMPLETED", updatedAt: now };
+  const completed = completedRun(finished, now);
+  const done = run.steps.filter((step) => step.status === "SUCCEEDED").map((step) => step.stepId);
+  completed.outcome = "FAILED";
+  completed.error = `the deadline passed at ${new Date(deadline.deadlineAt).toISOString()}; completed: ${done.join(", ") || "nothing"}`;
+  return {
+    run: finished,
+    messages: [
+      { topic: plannerTopics.runs, key: run.requestId, value: finished },
+      { topic: plannerTopics.completedRuns, key: run.requestId, value: completed },
+    ],
+  };
 }
 
 /** Records a step's result in its run and dispatches what became ready; finishes the run when all steps are done. */

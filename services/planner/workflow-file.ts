@@ -33,6 +33,8 @@ export const workflowSchema = z.strictObject({
     )
     .min(1),
   answer: z.array(answerPartSchema).default([]),
+  /** After this long the run is answered FAILED with what did complete; the planner's default when unset. */
+  deadlineMs: z.number().int().positive().optional(),
 });
 
 /** A validated workflow. */

@@ -80,7 +80,9 @@ const samples: { [Name in RecordName]: RecordTypes[Name] } = {
       },
     ],
     updatedAt: 1_767_225_600_100,
+    deadlineAt: 1_767_225_900_000,
   },
+  "baton.RunDeadline": { requestId: "req-42", deadlineAt: 1_767_225_900_000 },
   "baton.CompletedRun": {
     requestId: "req-42",
     tenant: "acme",

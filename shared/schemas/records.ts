@@ -99,6 +99,14 @@ export interface RunState {
   answerTemplate: string | null;
   steps: StepState[];
   updatedAt: number;
+  /** Epoch milliseconds after which the run is ended FAILED; null for none. */
+  deadlineAt: number | null;
+}
+
+/** baton.RunDeadline (schemas/run-deadline.avsc). */
+export interface RunDeadline {
+  requestId: string;
+  deadlineAt: number;
 }
 
 /** baton.StepOutcome: one step as the summarizer sees it. */
@@ -197,6 +205,7 @@ export interface RecordTypes {
   "baton.ApprovalDecision": ApprovalDecision;
   "baton.PolicyDecision": PolicyDecision;
   "baton.ToolCatalog": ToolCatalog;
+  "baton.RunDeadline": RunDeadline;
 }
 
 /** Avro full names of the records Baton ships. */

@@ -330,6 +330,24 @@ describe("the pipeline end to end", () => {
     expect(response.status).toBe("ANSWERED");
   });
 
+  it("a run past its deadline is answered FAILED with what did complete, once", async () => {
+    const request = await submit("shipping times", { tenant: "slow", workflow: "deadline-lookup" });
+    const response = await answer(request, 20_000);
+    expect(response.status).toBe("FAILED");
+    expect(stepStatuses(response)).toEqual({ first: "SUCCEEDED", second: "TIMED_OUT" });
+    expect(response.error).toMatch(/^the deadline passed at .+; completed: first$/);
+    expect(response.completedAt - request.submittedAt).toBeLessThan(6_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const all = await readTopic({
+      kafka: backbone.kafka,
+      codec: backbone.codec,
+      topic: "baton.responses",
+      timeoutMs: 5_000,
+      until: () => false,
+    });
+    expect(all.filter((message) => message.key === request.requestId)).toHaveLength(1);
+  });
+
   it("with an LLM configured, the planner runs the LLM's plan, and an invalid plan is a clear FAILED", async () => {
     const prompts: string[] = [];
     const llm = createServer((incoming, outgoing) => {
