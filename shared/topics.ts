@@ -66,6 +66,17 @@ export const topics: readonly TopicDeclaration[] = [
   pipelineTopic("baton.approvals", "baton.ApprovalDecision", "Answers of `baton approve|reject` (policy reads)"),
   pipelineTopic("baton.allowed-calls", "baton.ToolCall", "Calls policy cleared to run (executor reads)"),
   pipelineTopic(
+    "baton.tool-intents",
+    "baton.ToolCall",
+    "Calls of non-idempotent tools about to run (compacted; never run twice)",
+    {
+      cleanupPolicy: "compact",
+      retentionMs: -1,
+      retryDelaysMs: [],
+      deadLetter: false,
+    },
+  ),
+  pipelineTopic(
     "baton.tool-outcomes",
     "baton.ToolResult",
     "The outcome of each idempotency key (compacted: a call never runs twice)",

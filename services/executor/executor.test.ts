@@ -50,6 +50,10 @@ function context(
     settings?: Record<string, ToolSettings>;
     recorded?: Record<string, ToolResult>;
     guard?: ToolGuard;
+    /** Tools with side effects (the rest are idempotent). */
+    sideEffects?: string[];
+    started?: string[];
+    intents?: ToolCall[];
   } = {},
 ): ExecutionContext {
   const settings = (tool: string): ToolSettings => options.settings?.[tool] ?? {};
@@ -59,6 +63,12 @@ function context(
     guard: options.guard ?? new ToolGuard(settings),
     settings,
     recorded: (key) => options.recorded?.[key],
+    started: (key) => options.started?.includes(key) ?? false,
+    recordIntent: (intended) => {
+      options.intents?.push(intended);
+      return Promise.resolve();
+    },
+    isIdempotent: (tool) => !(options.sideEffects ?? []).includes(tool),
     attempt: options.attempt ?? 1,
     defaultRetryDelaysMs: [1_000, 10_000, 60_000],
     now: () => (time += 25),
@@ -221,5 +231,36 @@ describe("executeCall", () => {
       ),
     );
     expect(most).toBe(2);
+  });
+
+  it("a tool with side effects gets its intent recorded before the call, and is not called again once an attempt started", async () => {
+    const invoker = fakeInvoker({ "outbox/send_email": success });
+    const intents: ToolCall[] = [];
+    const email = call({ tool: "outbox/send_email", stepId: "notify", idempotencyKey: "req-1/notify" });
+    await executeCall(email, context(invoker, { sideEffects: ["outbox/send_email"], intents }));
+    expect(intents).toEqual([email]);
+    expect(invoker.invocations).toHaveLength(1);
+
+    const again = resultOf(
+      await executeCall(
+        email,
+        context(invoker, { sideEffects: ["outbox/send_email"], started: ["req-1/notify"], attempt: 2 }),
+      ),
+    );
+    expect(invoker.invocations).toHaveLength(1);
+    expect(again).toMatchObject({ status: "FAILED", attempts: 2 });
+    expect(again.error).toContain("outcome is unknown; not repeated so its side effect cannot happen twice");
+  });
+
+  it("a timeout of a tool with side effects is reported, not retried", async () => {
+    const timedOut: ToolCallOutcome = { status: "TIMED_OUT", error: "outbox/send_email did not answer within 7500 ms" };
+    const email = call({ tool: "outbox/send_email", stepId: "notify", idempotencyKey: "req-1/notify" });
+    const result = resultOf(
+      await executeCall(
+        email,
+        context(fakeInvoker({ "outbox/send_email": timedOut }), { sideEffects: ["outbox/send_email"] }),
+      ),
+    );
+    expect(result).toMatchObject({ status: "TIMED_OUT", attempts: 1 });
   });
 });

@@ -6,7 +6,11 @@ import type { ToolSettings } from "./servers-file.ts";
 import { CircuitOpenError, isTransient, type ToolGuard } from "./tool-guard.ts";
 
 /** Topics the executor writes: results for the planner, and the record of each idempotency key's outcome. */
-export const executorTopics = { toolResults: "baton.tool-results", toolOutcomes: "baton.tool-outcomes" } as const;
+export const executorTopics = {
+  toolResults: "baton.tool-results",
+  toolOutcomes: "baton.tool-outcomes",
+  toolIntents: "baton.tool-intents",
+} as const;
 
 /** What executing a call needs besides the call. */
 export interface ExecutionContext {
@@ -15,6 +19,12 @@ export interface ExecutionContext {
   settings(tool: string): ToolSettings;
   /** The outcome already recorded for an idempotency key, if the call ran before. */
   recorded(idempotencyKey: string): ToolResult | undefined;
+  /** Whether a call with this key was started before (its intent is recorded) without a recorded outcome. */
+  started(idempotencyKey: string): boolean;
+  /** Records, and waits until Kafka has, that a call of a tool with side effects is about to run. */
+  recordIntent(call: ToolCall): Promise<void>;
+  /** Whether calling the tool twice is safe (its MCP annotations say read-only or idempotent). */
+  isIdempotent(tool: string): boolean;
   /** Which delivery of the call this is (1 first, then one more per retry). */
   attempt: number;
   /** The executor's retry ladder, used when a tool sets none of its own. */
@@ -36,9 +46,11 @@ function parseArguments(text: string): Record<string, unknown> | undefined {
 
 /**
  * Runs one cleared call on its MCP server, at most once per idempotency key: a call whose outcome is recorded
- * (a redelivery, a retry, a redrive) is answered from the record. A timeout or transport failure is retried
- * through the retry topics while the tool's ladder has rungs left; an open breaker routes to the tool's fallback
- * or fails fast. The tool's own error is a FAILED result, not retried.
+ * (a redelivery, a retry, a redrive) is answered from the record. A tool with side effects (its MCP annotations
+ * say neither read-only nor idempotent) gets an intent recorded before the call and is never called again for
+ * the same key: an unknown outcome is reported, not repeated. A read-only or idempotent tool's timeout or
+ * transport failure is retried through the retry topics while its ladder has rungs left. An open breaker routes
+ * to the tool's fallback or fails fast. The tool's own error is a FAILED result, not retried.
  */
 export async function executeCall(call: ToolCall, context: ExecutionContext): Promise<OutgoingMessage[]> {
   const recorded = context.recorded(call.idempotencyKey);
@@ -46,6 +58,16 @@ export async function executeCall(call: ToolCall, context: ExecutionContext): Pr
 
   const started = context.now();
   const settings = context.settings(call.tool);
+  const idempotent = context.isIdempotent(call.tool);
+  if (!idempotent && context.started(call.idempotencyKey)) {
+    // An earlier attempt started and its outcome is unknown (the executor stopped, or the call timed out):
+    // calling again could do the side effect twice, so report it instead.
+    return finish(call, context, started, {
+      status: "FAILED",
+      error: `an earlier attempt of ${call.tool} started and its outcome is unknown; not repeated so its side effect cannot happen twice`,
+      transient: false,
+    });
+  }
   const args = parseArguments(call.arguments);
   const invoke = (tool: string): Promise<ToolCallOutcome> =>
     context.guard.run(tool, () =>
@@ -58,6 +80,7 @@ export async function executeCall(call: ToolCall, context: ExecutionContext): Pr
   if (args === undefined) {
     outcome = { status: "FAILED", error: "arguments are not a JSON object", transient: false };
   } else {
+    if (!idempotent) await context.recordIntent(call);
     try {
       outcome = await invoke(call.tool);
     } catch (error) {
@@ -74,11 +97,20 @@ export async function executeCall(call: ToolCall, context: ExecutionContext): Pr
   }
 
   const ladder = settings.retryDelaysMs ?? context.defaultRetryDelaysMs;
-  if (isTransient(outcome) && context.attempt <= ladder.length) {
+  if (isTransient(outcome) && idempotent && context.attempt <= ladder.length) {
     throw new BatonError("TIMEOUT", outcome.status === "SUCCEEDED" ? "" : outcome.error, {
       details: { retryDelaysMs: ladder, tool: call.tool },
     });
   }
+  return finish(call, context, started, outcome);
+}
+
+function finish(
+  call: ToolCall,
+  context: ExecutionContext,
+  started: number,
+  outcome: ToolCallOutcome,
+): OutgoingMessage[] {
   const finished = context.now();
   const result: ToolResult = {
     requestId: call.requestId,

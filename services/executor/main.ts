@@ -4,6 +4,7 @@ import { KeyedTable } from "../../shared/kafka/keyed-table.ts";
 import { retryLadder } from "../../shared/topics.ts";
 import { injectTraceContext } from "../../shared/telemetry/propagation.ts";
 import { startStageProcess, type StageProcess } from "../../shared/stage-process.ts";
+import type { OutgoingMessage } from "../../shared/kafka/producer.ts";
 import { executorConfigSchema } from "./config.ts";
 import { executeCall, executorTopics } from "./executor.ts";
 import { ToolGuard } from "./tool-guard.ts";
@@ -32,41 +33,58 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
         { tools: catalogues.flatMap((catalogue) => catalogue.tools.map((tool) => tool.name)) },
         "tool catalogue published",
       );
-      const outcomes = new KeyedTable<ToolResult>({
-        kafka: backbone.kafka,
-        codec: backbone.codec,
-        logger: backbone.logger,
-        topic: executorTopics.toolOutcomes,
-      });
-      await outcomes.start();
+      const { kafka, codec, logger } = backbone;
+      const outcomes = new KeyedTable<ToolResult>({ kafka, codec, logger, topic: executorTopics.toolOutcomes });
+      const intents = new KeyedTable<ToolCall>({ kafka, codec, logger, topic: executorTopics.toolIntents });
+      await Promise.all([outcomes.start(), intents.start()]);
       const settings = (tool: string): ToolSettings => settingsOf(servers, tool);
       const guard = new ToolGuard(settings);
+      // A duplicate of a call still running here (a replayed chunk) waits for that call instead of starting another.
+      const inFlight = new Map<string, Promise<OutgoingMessage[]>>();
       let caughtUp: Promise<void> = Promise.resolve();
       return {
         onAssigned: () => {
-          caughtUp = outcomes.catchUp();
+          caughtUp = Promise.all([outcomes.catchUp(), intents.catchUp()]).then(() => undefined);
         },
         handler: async (message) => {
           await caughtUp;
-          const messages = await executeCall(message.value, {
+          const call = message.value;
+          const running = inFlight.get(call.idempotencyKey);
+          if (running !== undefined)
+            return { messages: (await running).filter((outgoing) => outgoing.topic !== executorTopics.toolOutcomes) };
+          const execution = executeCall(call, {
             tools: connections,
             guard,
             settings,
             recorded: (key) => outcomes.get(key),
+            started: (key) => intents.get(key) !== undefined,
+            recordIntent: async (intended) => {
+              await producer.send([
+                { topic: executorTopics.toolIntents, key: intended.idempotencyKey, value: intended },
+              ]);
+              intents.set(intended.idempotencyKey, intended);
+            },
+            isIdempotent: (tool) => connections.isIdempotent(tool),
             attempt: message.attempt,
             defaultRetryDelaysMs: retryLadder("baton.allowed-calls"),
             now: Date.now,
             traceHeaders: injectTraceContext(),
           });
-          for (const outgoing of messages) {
-            if (outgoing.topic === executorTopics.toolOutcomes)
-              outcomes.set(outgoing.key, outgoing.value as ToolResult);
+          inFlight.set(call.idempotencyKey, execution);
+          try {
+            const messages = await execution;
+            for (const outgoing of messages) {
+              if (outgoing.topic === executorTopics.toolOutcomes)
+                outcomes.set(outgoing.key, outgoing.value as ToolResult);
+            }
+            return { messages };
+          } finally {
+            inFlight.delete(call.idempotencyKey);
           }
-          return { messages };
         },
         shutdown: [
           { name: "mcp", run: () => connections.close() },
-          { name: "outcomes", run: () => outcomes.stop() },
+          { name: "tables", run: async () => void (await Promise.all([outcomes.stop(), intents.stop()])) },
         ],
       };
     },

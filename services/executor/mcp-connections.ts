@@ -76,6 +76,15 @@ export class McpConnections implements ToolInvoker {
   }
 
   private readonly startedBeforeConnect = new Set<ChildProcess>();
+  private readonly idempotentTools = new Map<string, boolean>();
+
+  /**
+   * Whether calling a tool twice is safe, from its MCP annotations (readOnlyHint or idempotentHint); a tool
+   * that says neither is treated as having side effects that must happen once.
+   */
+  isIdempotent(tool: string): boolean {
+    return this.idempotentTools.get(tool) ?? false;
+  }
 
   /** Starts (when configured) and connects every server; fails naming the first server that cannot be reached. */
   async connect(servers: ServerSpec[]): Promise<void> {
@@ -150,11 +159,18 @@ export class McpConnections implements ToolInvoker {
       catalogues.push({
         server: name,
         transport: connection.spec.transport,
-        tools: tools.map((tool) => ({
-          name: `${name}/${tool.name}`,
-          description: tool.description ?? "",
-          inputSchema: JSON.stringify(tool.inputSchema),
-        })),
+        tools: tools.map((tool) => {
+          const hints = tool.annotations;
+          this.idempotentTools.set(
+            `${name}/${tool.name}`,
+            hints?.readOnlyHint === true || hints?.idempotentHint === true,
+          );
+          return {
+            name: `${name}/${tool.name}`,
+            description: tool.description ?? "",
+            inputSchema: JSON.stringify(tool.inputSchema),
+          };
+        }),
         updatedAt: now,
       });
     }

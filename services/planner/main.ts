@@ -66,7 +66,7 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
             for (const deadline of expired) signalled.delete(deadline.requestId);
             logger.warn({ err: error }, "could not signal expired runs; will try again");
           });
-      }, 1_000);
+      }, 250);
       sweep.unref();
       const llm = createLlmClient(config);
       if (llm !== undefined) logger.info({ provider: config.LLM_PROVIDER, model: llm.model }, "planning with an LLM");
