@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
-import { parse } from "yaml";
 import { z } from "zod";
 import { BatonError } from "./errors.ts";
+import { parseDeclarativeFile } from "./declarative-file.ts";
 import { conditionSchema } from "./templates.ts";
 
 const ruleId = z.string().regex(/^[a-z][a-z0-9-]*$/, "rule ids are lowercase words joined by dashes");
@@ -75,18 +75,7 @@ export type PiiKind = z.output<typeof piiKind>;
 
 /** Parses and validates a policy file's text; every problem is named with the file. */
 export function parsePolicy(text: string, file: string): Policy {
-  let raw: unknown;
-  try {
-    raw = parse(text);
-  } catch (error) {
-    throw new BatonError("CONFIG_INVALID", `${file}: not valid YAML: ${(error as Error).message}`);
-  }
-  const result = policySchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-    throw new BatonError("CONFIG_INVALID", `${file}:\n  ${problems.join("\n  ")}`);
-  }
-  return result.data;
+  return parseDeclarativeFile(text, file, policySchema);
 }
 
 /** Loads and validates the policy file. */

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
-import { parse } from "yaml";
 import { z } from "zod";
 import { BatonError } from "../../shared/errors.ts";
+import { parseDeclarativeFile } from "../../shared/declarative-file.ts";
 import { retryLadder } from "../../shared/topics.ts";
 
 const serverName = z.string().regex(/^[A-Za-z0-9_-]+$/, "server names are letters, digits, _ and -");
@@ -65,23 +65,19 @@ export type ServerSpec = z.output<typeof serverSchema>;
 
 /** Reads and validates the servers file, naming every problem; server names must be unique. */
 export async function loadServers(file: string): Promise<ServerSpec[]> {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = parse(await readFile(file, "utf8"));
+    text = await readFile(file, "utf8");
   } catch (error) {
     throw new BatonError("CONFIG_INVALID", `cannot read MCP servers file ${file}: ${(error as Error).message}`);
   }
-  const result = serversFileSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-    throw new BatonError("CONFIG_INVALID", `${file}:\n  ${problems.join("\n  ")}`);
-  }
-  const names = result.data.servers.map((server) => server.name);
+  const { servers } = parseDeclarativeFile(text, file, serversFileSchema);
+  const names = servers.map((server) => server.name);
   const duplicate = names.find((name, index) => names.indexOf(name) !== index);
   if (duplicate !== undefined) throw new BatonError("CONFIG_INVALID", `${file}: server ${duplicate} is declared twice`);
   const ladder = new Set(retryLadder("baton.allowed-calls"));
   const problems: string[] = [];
-  for (const server of result.data.servers) {
+  for (const server of servers) {
     for (const [tool, settings] of [["defaults", server.defaults] as const, ...Object.entries(server.tools)]) {
       for (const delay of settings.retryDelaysMs ?? []) {
         if (!ladder.has(delay)) {
@@ -93,7 +89,7 @@ export async function loadServers(file: string): Promise<ServerSpec[]> {
     }
   }
   if (problems.length > 0) throw new BatonError("CONFIG_INVALID", `${file}:\n  ${problems.join("\n  ")}`);
-  return result.data.servers;
+  return servers;
 }
 
 /** The settings of a qualified tool: its own over its server's defaults. */

@@ -1,8 +1,8 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parse } from "yaml";
 import { z } from "zod";
 import { BatonError } from "../../shared/errors.ts";
+import { describeIssues, parseYaml } from "../../shared/declarative-file.ts";
 import { conditionPaths, conditionSchema, referencedSteps, templatePaths } from "../../shared/templates.ts";
 
 const stepId = z.string().regex(/^[a-z][a-z0-9-]*$/, "step ids are lowercase words joined by dashes");
@@ -107,7 +107,7 @@ function upstream(id: string, byId: Map<string, { needs: string[] }>, seen = new
 export function parseWorkflowObject(raw: unknown): { workflow: Workflow } | { problems: string[] } {
   const result = workflowSchema.safeParse(raw);
   if (!result.success) {
-    return { problems: result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`) };
+    return { problems: describeIssues(result.error.issues) };
   }
   const problems = [...graphProblems(result.data), ...answerProblems(result.data)];
   if (problems.length > 0) return { problems };
@@ -116,12 +116,7 @@ export function parseWorkflowObject(raw: unknown): { workflow: Workflow } | { pr
 
 /** Parses and validates one workflow file's text; every problem is named with the file. */
 export function parseWorkflow(text: string, file: string): Workflow {
-  let raw: unknown;
-  try {
-    raw = parse(text);
-  } catch (error) {
-    throw new BatonError("CONFIG_INVALID", `${file}: not valid YAML: ${(error as Error).message}`);
-  }
+  const raw = parseYaml(text, file);
   const checked = parseWorkflowObject(raw);
   if ("problems" in checked) throw new BatonError("CONFIG_INVALID", `${file}:\n  ${checked.problems.join("\n  ")}`);
   return checked.workflow;
