@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { createBackbone, type Backbone } from "./backbone.ts";
 import type { BackboneConfig } from "./config.ts";
 import { BatonProducer } from "./kafka/producer.ts";
@@ -25,6 +24,7 @@ export interface StageProcessOptions<T> {
   setup(context: { backbone: Backbone; producer: BatonProducer }): Promise<{
     handler: StageHandler<T>;
     onAssigned?: () => void;
+    onChunkAborted?: (topic: string, partition: number) => void;
     shutdown?: ShutdownStep[];
   }>;
 }
@@ -43,21 +43,7 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
   const backbone = createBackbone(`baton-${options.stage}`, options.config);
   const { kafka, codec, tracing, logger } = backbone;
   const producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
-  const { handler, onAssigned, shutdown = [] } = await options.setup({ backbone, producer });
-  const instance = randomUUID();
-  const transactionalProducers =
-    options.transactional === true
-      ? await Promise.all(
-          Array.from({ length: options.partitionsConsumedConcurrently ?? 1 }, (_, index) =>
-            BatonProducer.connect({
-              kafka,
-              codec,
-              tracer: tracing.tracer,
-              transactionalId: `baton-${options.stage}-${instance}-${index}`,
-            }),
-          ),
-        )
-      : undefined;
+  const { handler, onAssigned, onChunkAborted, shutdown = [] } = await options.setup({ backbone, producer });
   const runner = new StageRunner<T>({
     stage: options.stage,
     groupId: `baton-${options.stage}`,
@@ -69,8 +55,14 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     logger,
     handler,
     retryDelaysMs: new Map(options.topics.map((topic) => [topic, retryLadder(topic)])),
-    ...(transactionalProducers === undefined ? {} : { transactionalProducers }),
+    ...(options.transactional === true
+      ? {
+          transactionalProducer: (transactionalId: string) =>
+            BatonProducer.connect({ kafka, codec, tracer: tracing.tracer, transactionalId }),
+        }
+      : {}),
     ...(onAssigned === undefined ? {} : { onAssigned }),
+    ...(onChunkAborted === undefined ? {} : { onChunkAborted }),
     ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
     ...(options.concurrentWithinPartition === undefined
       ? {}
@@ -84,10 +76,6 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     { name: "consumer", run: () => runner.stop() },
     ...shutdown,
     { name: "producer", run: () => producer.disconnect() },
-    ...(transactionalProducers ?? []).map((transactional, index) => ({
-      name: `transactional producer ${index}`,
-      run: () => transactional.disconnect(),
-    })),
     { name: "tracing", run: () => tracing.shutdown() },
   ];
   handleShutdown({ logger, steps });

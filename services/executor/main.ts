@@ -18,6 +18,8 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
   return startStageProcess<ToolCall>({
     stage: "executor",
     config,
+    // Outputs and input offsets commit together: a stage killed mid-chunk leaves no duplicate behind.
+    transactional: true,
     topics: ["baton.allowed-calls"],
     partitionsConsumedConcurrently: config.EXECUTOR_CONCURRENCY,
     concurrentWithinPartition: true,

@@ -211,6 +211,8 @@ export class McpConnections implements ToolInvoker {
       if (error instanceof McpError && error.code === (ErrorCode.RequestTimeout as number)) {
         return { status: "TIMED_OUT", error: `${tool} did not answer within ${options.timeoutMs} ms` };
       }
+      // A transport failure (the server went away): the next call reconnects, restarting a server we started.
+      if (!(error instanceof McpError)) connection.closed = true;
       return { status: "FAILED", error: `${tool} failed: ${(error as Error).message}`, transient: true };
     }
   }

@@ -71,16 +71,25 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
       const llm = createLlmClient(config);
       if (llm !== undefined) logger.info({ provider: config.LLM_PROVIDER, model: llm.model }, "planning with an LLM");
       let caughtUp: Promise<void> = Promise.resolve();
+      // A run's new state is visible to later messages of its chunk at once, but reaches the table only when the
+      // chunk's transaction commits; an aborted chunk's states are dropped, so its replay starts from Kafka's.
+      const pending = new Map<number, Map<string, RunState>>();
+      const runOf = (requestId: string, partition: number): RunState | undefined =>
+        pending.get(partition)?.get(requestId) ?? runs.get(requestId);
       return {
         onAssigned: () => {
+          pending.clear();
           caughtUp = runs.catchUp();
+        },
+        onChunkAborted: (_topic, partition) => {
+          pending.delete(partition);
         },
         handler: async (message) => {
           await caughtUp;
           let outcome;
           if (message.topic === "baton.requests") {
             const request = message.value as Request;
-            const existing = runs.get(request.requestId);
+            const existing = runOf(request.requestId, message.partition);
             const llmPlan =
               llm !== undefined && request.workflow === null && existing === undefined
                 ? await planWithLlm(
@@ -93,13 +102,23 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
             outcome = startRun(request, existing, context, llmPlan);
           } else if (message.topic === "baton.run-deadlines") {
             const deadline = message.value as RunDeadline;
-            outcome = expireRun(deadline, runs.get(deadline.requestId), context);
+            outcome = expireRun(deadline, runOf(deadline.requestId, message.partition), context);
           } else {
             const result = message.value as ToolResult;
-            outcome = recordResult(result, runs.get(result.requestId), context);
+            outcome = recordResult(result, runOf(result.requestId, message.partition), context);
           }
-          if (outcome.run !== undefined) runs.set(outcome.run.requestId, outcome.run);
-          return { messages: outcome.messages };
+          const run = outcome.run;
+          if (run === undefined) return { messages: outcome.messages };
+          const partitionRuns = pending.get(message.partition) ?? new Map<string, RunState>();
+          partitionRuns.set(run.requestId, run);
+          pending.set(message.partition, partitionRuns);
+          return {
+            messages: outcome.messages,
+            afterCommit: () => {
+              runs.set(run.requestId, run);
+              if (partitionRuns.get(run.requestId) === run) partitionRuns.delete(run.requestId);
+            },
+          };
         },
         shutdown: [
           { name: "deadline sweep", run: () => Promise.resolve(clearInterval(sweep)) },

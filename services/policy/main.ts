@@ -12,6 +12,8 @@ export async function runPolicy(env: Record<string, string | undefined>): Promis
   return startStageProcess<ToolCall | ApprovalDecision | Draft>({
     stage: "policy",
     config,
+    // Outputs and input offsets commit together: a stage killed mid-chunk leaves no duplicate behind.
+    transactional: true,
     sessionTimeoutMs: 10_000,
     topics: ["baton.tool-calls", "baton.approvals", "baton.drafts"],
     partitionsConsumedConcurrently: config.POLICY_CONCURRENCY,

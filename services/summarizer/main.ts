@@ -12,6 +12,8 @@ export async function runSummarizer(env: Record<string, string | undefined>): Pr
   return startStageProcess<CompletedRun>({
     stage: "summarizer",
     config,
+    // Outputs and input offsets commit together: a stage killed mid-chunk leaves no duplicate behind.
+    transactional: true,
     topics: ["baton.completed-runs"],
     partitionsConsumedConcurrently: config.SUMMARIZER_CONCURRENCY,
     sessionTimeoutMs: config.LLM_PROVIDER === "none" ? 10_000 : Math.max(10_000, config.LLM_TIMEOUT_MS * 2 + 5_000),

@@ -30,6 +30,8 @@ export interface StageOutcome {
   messages: OutgoingMessage[];
   /** Messages whose values are already bytes, or null (tombstones on compacted topics). */
   rawMessages?: RawOutgoingMessage[];
+  /** Runs once the messages are sent and the input committed (to make in-memory state follow Kafka's). */
+  afterCommit?: () => void;
 }
 
 /** A stage's logic: a decoded message in, outcomes out; it never touches Kafka. */
@@ -64,11 +66,12 @@ export interface StageRunnerOptions<T> {
    */
   retryDelaysMs?: ReadonlyMap<string, readonly number[]>;
   /**
-   * Producers with transactionalIds, one per partition handled at once: each chunk's messages and its offset
-   * commit become visible together (Kafka transactions with sendOffsets), for stages whose state and effects
-   * must not part (the planner).
+   * Makes a producer with a transactionalId; given, each chunk's messages and its offset commit become visible
+   * together (Kafka transactions with sendOffsets). The runner keeps one per input partition number, with the id
+   * `<groupId>-p<partition>`, so the next owner of a partition fences a crashed one and aborts its open
+   * transaction at once.
    */
-  transactionalProducers?: BatonProducer[];
+  transactionalProducer?: (transactionalId: string) => Promise<BatonProducer>;
   /** Most messages of one partition handled before their output is sent and their offset committed. */
   maxBatchSize?: number;
   /**
@@ -76,6 +79,8 @@ export interface StageRunnerOptions<T> {
    * independent of each other (the executor's tool calls).
    */
   concurrentWithinPartition?: boolean;
+  /** Called when a chunk of a partition failed before its commit: state kept for it must be dropped. */
+  onChunkAborted?: (topic: string, partition: number) => void;
   /** Called after each rebalance that gave this instance its partitions. */
   onAssigned?: () => void;
 }
@@ -91,13 +96,11 @@ export class StageRunner<T> {
   private readonly consumer: Consumer;
   private readonly assigned = new Map<string, number[]>();
   private readonly heartbeatIntervalMs: number;
-  private readonly transactional: Pool<BatonProducer> | undefined;
+  private readonly transactional = new Map<number, Promise<Pool<BatonProducer>>>();
   private running = false;
 
   constructor(options: StageRunnerOptions<T>) {
     this.options = options;
-    this.transactional =
-      options.transactionalProducers === undefined ? undefined : new Pool(options.transactionalProducers);
     this.heartbeatIntervalMs = Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 10));
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
@@ -148,6 +151,7 @@ export class StageRunner<T> {
     if (!this.running) return;
     this.running = false;
     await this.consumer.disconnect();
+    await this.closeTransactional();
   }
 
   /**
@@ -186,8 +190,9 @@ export class StageRunner<T> {
           ? []
           : [{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }];
       try {
-        if (this.transactional !== undefined) {
-          const transactional = await this.transactional.acquire();
+        const pool = await this.transactionalPool(batch.partition);
+        if (pool !== undefined) {
+          const transactional = await pool.acquire();
           try {
             await transactional.transaction(async (transaction) => {
               await transaction.sendPrepared(prepared);
@@ -195,7 +200,7 @@ export class StageRunner<T> {
                 await transaction.commitOffsets({ consumerGroupId: this.options.groupId, offsets: next });
             });
           } finally {
-            this.transactional.release(transactional);
+            pool.release(transactional);
           }
         } else {
           await this.options.producer.sendPrepared(prepared);
@@ -203,9 +208,11 @@ export class StageRunner<T> {
         }
       } catch (error) {
         for (const result of handled) result.finish(error);
+        this.options.onChunkAborted?.(batch.topic, batch.partition);
         throw error;
       }
       if (last !== undefined) payload.resolveOffset(last.offset);
+      for (const result of handled) result.afterCommit?.();
       for (const result of handled) result.finish(undefined);
       await payload.heartbeat();
       if (waitFor !== undefined) {
@@ -213,6 +220,26 @@ export class StageRunner<T> {
         return;
       }
     }
+  }
+
+  /** The transactional producer of an input partition number (one transaction at a time), made on first use. */
+  private transactionalPool(partition: number): Promise<Pool<BatonProducer>> | undefined {
+    const create = this.options.transactionalProducer;
+    if (create === undefined) return undefined;
+    let pool = this.transactional.get(partition);
+    if (pool === undefined) {
+      pool = create(`${this.options.groupId}-p${partition}`).then((producer) => new Pool([producer]));
+      pool.catch(() => this.transactional.delete(partition));
+      this.transactional.set(partition, pool);
+    }
+    return pool;
+  }
+
+  /** Closes the transactional producers. */
+  private async closeTransactional(): Promise<void> {
+    const pools = await Promise.allSettled(this.transactional.values());
+    this.transactional.clear();
+    for (const pool of pools) if (pool.status === "fulfilled") await (await pool.value.acquire()).disconnect();
   }
 
   /** Pauses a retry partition until its next message is due; the other partitions keep flowing. */
@@ -264,7 +291,11 @@ export class StageRunner<T> {
           timestamp: Number(message.timestamp),
           attempt: attemptOf(headers),
         });
-        return { prepared: await producer.prepareAll(outcome.messages, outcome.rawMessages ?? []), finish };
+        return {
+          prepared: await producer.prepareAll(outcome.messages, outcome.rawMessages ?? []),
+          finish,
+          afterCommit: outcome.afterCommit,
+        };
       } catch (thrown) {
         const error = toBatonError(thrown);
         if (error.code === "KAFKA_UNAVAILABLE") {
@@ -314,6 +345,7 @@ export class StageRunner<T> {
 interface Handled {
   prepared: PreparedMessage[];
   finish: (error: unknown) => void;
+  afterCommit?: (() => void) | undefined;
 }
 
 async function sequentially<Item, Result>(items: Item[], work: (item: Item) => Promise<Result>): Promise<Result[]> {

@@ -16,6 +16,7 @@ export class TopicWatcher<T> {
   private readonly topic: string;
   private readonly consumer: Consumer;
   private readonly seen = new Map<string, ReceivedMessage<T>>();
+  private readonly offsets = new Map<string, Set<string>>();
   private readonly waiting = new Map<string, Array<(message: ReceivedMessage<T>) => void>>();
 
   constructor(options: { kafka: Kafka; codec: AvroCodec; topic: string }) {
@@ -34,11 +35,16 @@ export class TopicWatcher<T> {
     await this.consumer.subscribe({ topics: [this.topic], fromBeginning: false });
     const joined = new Promise<void>((resolve) => this.consumer.on(this.consumer.events.GROUP_JOIN, () => resolve()));
     await this.consumer.run({
-      autoCommit: false,
+      // Committing lets the watcher resume where it was if its consumer restarts (a broker restart), not at the end.
+      autoCommit: true,
       eachMessage: async ({ topic, partition, message }) => {
         const key = message.key?.toString("utf8");
         if (key === undefined) return;
-        const { value } = await this.codec.decode<T>(message.value);
+        // A value that cannot be decoded (a dead letter's raw bytes) is kept as null rather than stalling the watcher.
+        const value = await this.codec.decode<T>(message.value).then(
+          (decoded) => decoded.value,
+          () => null as T,
+        );
         const headers = headersToText(message.headers);
         const received: ReceivedMessage<T> = {
           topic,
@@ -51,6 +57,10 @@ export class TopicWatcher<T> {
           attempt: attemptOf(headers),
         };
         this.seen.set(key, received);
+        // Counted by position, so a message delivered again after a consumer restart is not a duplicate.
+        const positions = this.offsets.get(key) ?? new Set<string>();
+        positions.add(`${partition}/${message.offset}`);
+        this.offsets.set(key, positions);
         for (const resolve of this.waiting.get(key) ?? []) resolve(received);
         this.waiting.delete(key);
       },
@@ -74,6 +84,16 @@ export class TopicWatcher<T> {
       });
       this.waiting.set(key, list);
     });
+  }
+
+  /** How many messages with this key arrived since the watcher started (duplicates show as more than one). */
+  count(key: string): number {
+    return this.offsets.get(key)?.size ?? 0;
+  }
+
+  /** The latest message of a key, if one arrived. */
+  latest(key: string): ReceivedMessage<T> | undefined {
+    return this.seen.get(key);
   }
 
   /** Stops following. */

@@ -8,6 +8,22 @@ import type { StageName } from "../../cli/stage-commands.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
+/** Where a test pipeline's workflows, policy and MCP servers come from (paths relative to the repository). */
+export interface PipelineConfiguration {
+  workflowsDirs: string[];
+  policyFile: string;
+  serversFile: string;
+  /** Where the example tools keep their data; a new temporary folder when not given. */
+  toolsDataDir?: string;
+}
+
+/** The end-to-end tests' configuration. */
+export const e2eConfiguration: PipelineConfiguration = {
+  workflowsDirs: ["test/e2e/workflows"],
+  policyFile: "test/e2e/policy.yaml",
+  serversFile: "test/e2e/mcp-servers.yaml",
+};
+
 /** One stage process of the test pipeline, with its captured log. */
 export interface RunningStage {
   stage: StageName;
@@ -22,12 +38,12 @@ export class TestPipeline {
   readonly env: Record<string, string>;
   readonly toolsDataDir: string;
 
-  private constructor(toolsDataDir: string) {
+  private constructor(toolsDataDir: string, configuration: PipelineConfiguration) {
     this.toolsDataDir = toolsDataDir;
     this.env = {
-      WORKFLOWS_DIR: `${join(root, "workflows")},${join(root, "test/e2e/workflows")}`,
-      POLICY_FILE: join(root, "test/e2e/policy.yaml"),
-      MCP_SERVERS_FILE: join(root, "test/e2e/mcp-servers.yaml"),
+      WORKFLOWS_DIR: [join(root, "workflows"), ...configuration.workflowsDirs.map((dir) => join(root, dir))].join(","),
+      POLICY_FILE: join(root, configuration.policyFile),
+      MCP_SERVERS_FILE: join(root, configuration.serversFile),
       BATON_TOOLS_DATA_DIR: toolsDataDir,
       OTEL_TRACES_EXPORTER: "none",
       BATON_LOG_LEVEL: "info",
@@ -35,9 +51,10 @@ export class TestPipeline {
   }
 
   /** Stops any demo stages (they share the consumer groups), then starts one instance of each stage. */
-  static async start(): Promise<TestPipeline> {
+  static async start(configuration: PipelineConfiguration = e2eConfiguration): Promise<TestPipeline> {
     await stopPipeline();
-    const pipeline = new TestPipeline(await mkdtemp(join(tmpdir(), "baton-e2e-tools-")));
+    const dataDir = configuration.toolsDataDir ?? (await mkdtemp(join(tmpdir(), "baton-e2e-tools-")));
+    const pipeline = new TestPipeline(dataDir, configuration);
     await pipeline.startStage("executor");
     await Promise.all((["planner", "policy", "summarizer"] as const).map((stage) => pipeline.startStage(stage)));
     return pipeline;

@@ -15,11 +15,26 @@ describe("faultsSetting", () => {
     expect(parseEnvironment(schema, { BATON_TOOLS_FAULTS: "" }).BATON_TOOLS_FAULTS).toEqual(noFaults);
   });
 
-  it("reads delay, error, crash and seed", () => {
+  it("reads delay, error, crash, slow, slowms and seed", () => {
     const { BATON_TOOLS_FAULTS } = parseEnvironment(schema, {
-      BATON_TOOLS_FAULTS: "delay=200, error=0.1,crash=0.01,seed=42",
+      BATON_TOOLS_FAULTS: "delay=200, error=0.1,crash=0.01,slow=0.2,slowms=3000,seed=42",
     });
-    expect(BATON_TOOLS_FAULTS).toEqual({ delayMs: 200, errorRate: 0.1, crashRate: 0.01, seed: 42 });
+    expect(BATON_TOOLS_FAULTS).toEqual({
+      delayMs: 200,
+      errorRate: 0.1,
+      crashRate: 0.01,
+      slowRate: 0.2,
+      slowMs: 3000,
+      seed: 42,
+    });
+  });
+
+  it("a slow call waits slowms longer before answering", async () => {
+    const { BATON_TOOLS_FAULTS } = parseEnvironment(schema, { BATON_TOOLS_FAULTS: "slow=1,slowms=150,seed=1" });
+    const injector = createFaultInjector(BATON_TOOLS_FAULTS, logger);
+    const started = Date.now();
+    await injector.around("search", succeed);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
 
   it("names every bad pair under BATON_TOOLS_FAULTS", () => {

@@ -13,17 +13,23 @@ export interface Faults {
   errorRate: number;
   /** Probability in [0, 1] that a call exits the process with status 1 before any side effect. */
   crashRate: number;
+  /** Probability in [0, 1] that a call waits `slowMs` more (to make callers time out). */
+  slowRate: number;
+  /** Milliseconds a slow call waits. */
+  slowMs: number;
   /** Seed of the random draws, so a run can be repeated; random when absent. */
   seed: number | undefined;
 }
 
 /** No delay, no errors, no crashes. */
-export const noFaults: Faults = { delayMs: 0, errorRate: 0, crashRate: 0, seed: undefined };
+export const noFaults: Faults = { delayMs: 0, errorRate: 0, crashRate: 0, slowRate: 0, slowMs: 2_000, seed: undefined };
 
 const faultValues = {
   delay: z.coerce.number().int().min(0).max(600_000),
   error: z.coerce.number().min(0).max(1),
   crash: z.coerce.number().min(0).max(1),
+  slow: z.coerce.number().min(0).max(1),
+  slowms: z.coerce.number().int().min(0).max(600_000),
   seed: z.coerce
     .number()
     .int()
@@ -38,8 +44,9 @@ function isFaultKey(key: string): key is FaultKey {
 }
 
 /**
- * The BATON_TOOLS_FAULTS setting: comma-separated `key=value` pairs from `delay` (ms), `error` and `crash`
- * (probabilities) and `seed`, e.g. `delay=200,error=0.1,crash=0.01,seed=42`. Unset or empty means no faults.
+ * The BATON_TOOLS_FAULTS setting: comma-separated `key=value` pairs from `delay` (ms), `error`, `crash` and
+ * `slow` (probabilities), `slowms` (how long a slow call waits) and `seed`, e.g.
+ * `delay=200,error=0.1,crash=0.01,slow=0.05,slowms=3000,seed=42`. Unset or empty means no faults.
  */
 export const faultsSetting = z
   .string()
@@ -54,7 +61,7 @@ export const faultsSetting = z
       if (!isFaultKey(key) || rest.length > 0) {
         context.addIssue({
           code: "custom",
-          message: `"${pair}" is not one of delay=<ms>, error=<0..1>, crash=<0..1>, seed=<int>`,
+          message: `"${pair}" is not one of delay=<ms>, error=<0..1>, crash=<0..1>, slow=<0..1>, slowms=<ms>, seed=<int>`,
         });
         continue;
       }
@@ -69,6 +76,8 @@ export const faultsSetting = z
       if (key === "delay") faults.delayMs = parsed.data;
       else if (key === "error") faults.errorRate = parsed.data;
       else if (key === "crash") faults.crashRate = parsed.data;
+      else if (key === "slow") faults.slowRate = parsed.data;
+      else if (key === "slowms") faults.slowMs = parsed.data;
       else faults.seed = parsed.data;
     }
     return faults;
@@ -101,6 +110,10 @@ export function createFaultInjector(
   return {
     async around(tool, call) {
       if (faults.delayMs > 0) await sleep(faults.delayMs);
+      if (faults.slowRate > 0 && random() < faults.slowRate) {
+        logger.warn({ tool, fault: "slow" }, "injected fault: answering late");
+        await sleep(faults.slowMs);
+      }
       if (faults.crashRate > 0 && random() < faults.crashRate) {
         logger.fatal({ tool, fault: "crash" }, "injected fault: exiting");
         exit(1);
