@@ -348,6 +348,28 @@ describe("the pipeline end to end", () => {
     expect(all.filter((message) => message.key === request.requestId)).toHaveLength(1);
   });
 
+  it("a 60-second tool call causes no rebalance of the executors and runs once", async () => {
+    const results = new TopicWatcher<unknown>({
+      kafka: backbone.kafka,
+      codec: backbone.codec,
+      topic: "baton.tool-results",
+    });
+    await results.start();
+    try {
+      const executor = pipeline.stages.get("executor")?.[0];
+      const joinsBefore = executor?.log.split('"msg":"partitions assigned"').length ?? 0;
+      const request = await submit("shipping times", { tenant: "slow", workflow: "minute-lookup" });
+      const response = await answer(request, 120_000);
+      expect(response.status).toBe("ANSWERED");
+      expect(response.steps).toEqual([expect.objectContaining({ stepId: "search", status: "SUCCEEDED", attempts: 1 })]);
+      expect(response.steps[0]?.durationMs).toBeGreaterThanOrEqual(60_000);
+      expect(results.count(request.requestId)).toBe(1);
+      expect(executor?.log.split('"msg":"partitions assigned"').length ?? 0).toBe(joinsBefore);
+    } finally {
+      await results.stop();
+    }
+  }, 150_000);
+
   it("with an LLM configured, the planner runs the LLM's plan, and an invalid plan is a clear FAILED", async () => {
     const prompts: string[] = [];
     const llm = createServer((incoming, outgoing) => {
