@@ -64,7 +64,14 @@ const requestSchema = (await readAvroFiles()).get("baton.Request");
 if (requestSchema === undefined) throw new Error("schemas/request.avsc missing");
 await registry.apply(valueSubject(rawTopic), requestSchema);
 
-async function measure(topic: string, watchTopic: string, count: number, concurrent: boolean, input: string) {
+async function measure(
+  topic: string,
+  watchTopic: string,
+  count: number,
+  concurrent: boolean,
+  input: string,
+  poisonEvery = 0,
+) {
   const watcher = new TopicWatcher<Request | Response>({ kafka, codec, topic: watchTopic });
   await watcher.start();
   const latencies: number[] = [];
@@ -76,8 +83,16 @@ async function measure(topic: string, watchTopic: string, count: number, concurr
     await watcher.waitFor(value.requestId, 120_000);
     latencies.push(performance.now() - sent);
   };
-  if (concurrent) await Promise.all(Array.from({ length: count }, () => one()));
-  else for (let index = 0; index < count; index += 1) await one();
+  const poison = async (): Promise<void> => {
+    await producer.sendRaw([{ topic, key: `bench-poison-${randomUUID()}`, value: Buffer.from("not avro at all") }]);
+  };
+  if (concurrent) {
+    await Promise.all(
+      Array.from({ length: count }, (_, index) =>
+        poisonEvery > 0 && index % poisonEvery === 0 ? Promise.all([poison(), one()]).then(() => undefined) : one(),
+      ),
+    );
+  } else for (let index = 0; index < count; index += 1) await one();
   const seconds = (performance.now() - started) / 1000;
   await watcher.stop();
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), perSecond: count / seconds };
@@ -94,6 +109,8 @@ const pipelineLatency = await measure("baton.requests", "baton.responses", laten
 process.stderr.write(`throughput: ${throughputRequests} requests at once…\n`);
 const rawThroughput = await measure(rawTopic, rawTopic, throughputRequests, true, question);
 const pipelineThroughput = await measure("baton.requests", "baton.responses", throughputRequests, true, question);
+process.stderr.write(`throughput with one undecodable message per 10 requests…\n`);
+const poisonedThroughput = await measure("baton.requests", "baton.responses", throughputRequests, true, question, 10);
 
 await admin.deleteTopics([rawTopic]);
 await registry.deleteSubject(valueSubject(rawTopic)).catch(() => undefined);
@@ -114,6 +131,9 @@ console.log(
 );
 console.log(
   `per hop: p50 ${fixed(perHop)} ms = ${fixed(perHop / rawLatency.p50)}x the raw round trip; throughput ${fixed(pipelineThroughput.perSecond / rawThroughput.perSecond)}x raw`,
+);
+console.log(
+  `with poison pills (1 per 10 requests, dead-lettered): ${fixed(poisonedThroughput.perSecond)} req/s = ${fixed(poisonedThroughput.perSecond / pipelineThroughput.perSecond)}x the clean run`,
 );
 console.log(
   `aim: p50 < 25 ms end to end (${pipelineLatency.p50 < 25 ? "met" : "not met"}), 1500 req/s (${pipelineThroughput.perSecond >= 1500 ? "met" : "not met"})`,
