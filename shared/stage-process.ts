@@ -4,6 +4,7 @@ import { BatonProducer } from "./kafka/producer.ts";
 import { StageRunner, type StageHandler } from "./kafka/stage-runner.ts";
 import { handleShutdown, type ShutdownStep } from "./shutdown.ts";
 import { retryLadder } from "./topics.ts";
+import { StageMetrics, serveMetrics } from "./telemetry/metrics.ts";
 
 /** Options for {@link startStageProcess}. */
 export interface StageProcessOptions<T> {
@@ -12,6 +13,8 @@ export interface StageProcessOptions<T> {
   config: BackboneConfig;
   topics: string[];
   partitionsConsumedConcurrently?: number;
+  /** Port of /metrics, /healthz and /readyz (a free port when it is taken). */
+  metricsPort: number;
   /** Commit each chunk's messages and offsets in one Kafka transaction (see StageRunnerOptions). */
   transactional?: boolean;
   /** Handle a partition's messages concurrently (independent messages only, like tool calls). */
@@ -21,7 +24,7 @@ export interface StageProcessOptions<T> {
   /** How long the group waits for a silent member (see StageRunnerOptions). */
   sessionTimeoutMs?: number;
   /** Builds the handler once the backbone and producer exist; returns the handler and extra shutdown steps. */
-  setup(context: { backbone: Backbone; producer: BatonProducer }): Promise<{
+  setup(context: { backbone: Backbone; producer: BatonProducer; metrics: StageMetrics }): Promise<{
     handler: StageHandler<T>;
     onAssigned?: () => void;
     onChunkAborted?: (topic: string, partition: number) => void;
@@ -43,7 +46,8 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
   const backbone = createBackbone(`baton-${options.stage}`, options.config);
   const { kafka, codec, tracing, logger } = backbone;
   const producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
-  const { handler, onAssigned, onChunkAborted, shutdown = [] } = await options.setup({ backbone, producer });
+  const metrics = new StageMetrics(options.stage);
+  const { handler, onAssigned, onChunkAborted, shutdown = [] } = await options.setup({ backbone, producer, metrics });
   const runner = new StageRunner<T>({
     stage: options.stage,
     groupId: `baton-${options.stage}`,
@@ -54,6 +58,7 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     tracer: tracing.tracer,
     logger,
     handler,
+    metrics,
     retryDelaysMs: new Map(options.topics.map((topic) => [topic, retryLadder(topic)])),
     ...(options.transactional === true
       ? {
@@ -78,9 +83,11 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     { name: "producer", run: () => producer.disconnect() },
     { name: "tracing", run: () => tracing.shutdown() },
   ];
+  const endpoints = await serveMetrics({ metrics, port: options.metricsPort, ready: () => runner.ready, logger });
+  steps.push({ name: "metrics", run: () => endpoints.close() });
   handleShutdown({ logger, steps });
   await runner.start();
-  logger.info({ stage: options.stage, topics: options.topics }, "stage running");
+  logger.info({ stage: options.stage, topics: options.topics, metricsPort: endpoints.port }, "stage running");
   return {
     backbone,
     async stop() {

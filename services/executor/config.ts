@@ -8,4 +8,6 @@ export const executorConfigSchema = backboneConfigSchema.extend({
   /** Where stdio servers and started HTTP servers run. */
   MCP_SERVERS_CWD: z.string().min(1).default(repositoryRoot),
   EXECUTOR_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
+  /** Port of /metrics, /healthz and /readyz. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
 });

@@ -8,7 +8,7 @@ import type { OutgoingMessage } from "../../shared/kafka/producer.ts";
 import { executorConfigSchema } from "./config.ts";
 import { executeCall, executorTopics } from "./executor.ts";
 import { ToolGuard } from "./tool-guard.ts";
-import { McpConnections } from "./mcp-connections.ts";
+import { McpConnections, type ToolInvoker } from "./mcp-connections.ts";
 import { loadServers, settingsOf, type ToolSettings } from "./servers-file.ts";
 
 /** Starts the executor: connects the MCP servers, publishes their catalogues, runs cleared calls. */
@@ -18,13 +18,14 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
   return startStageProcess<ToolCall>({
     stage: "executor",
     config,
+    metricsPort: config.METRICS_PORT,
     // Outputs and input offsets commit together: a stage killed mid-chunk leaves no duplicate behind.
     transactional: true,
     topics: ["baton.allowed-calls"],
     partitionsConsumedConcurrently: config.EXECUTOR_CONCURRENCY,
     concurrentWithinPartition: true,
     maxBatchSize: 64,
-    async setup({ backbone, producer }) {
+    async setup({ backbone, producer, metrics }) {
       const connections = new McpConnections({ logger: backbone.logger, cwd: config.MCP_SERVERS_CWD });
       await connections.connect(servers);
       const catalogues = await connections.catalogues(Date.now());
@@ -41,6 +42,23 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
       await Promise.all([outcomes.start(), intents.start()]);
       const settings = (tool: string): ToolSettings => settingsOf(servers, tool);
       const guard = new ToolGuard(settings);
+      // Every tool call counted, timed and tracked in flight; breaker states refreshed as calls end.
+      const measured: ToolInvoker = {
+        async call(tool, args, options) {
+          metrics.toolCallsInFlight.inc({ tool });
+          const stop = metrics.toolCallSeconds.startTimer({ tool });
+          try {
+            const outcome = await connections.call(tool, args, options);
+            metrics.toolCalls.inc({ tool, status: outcome.status });
+            return outcome;
+          } finally {
+            stop();
+            metrics.toolCallsInFlight.dec({ tool });
+            for (const [name, state] of guard.breakerStates())
+              metrics.breakerOpen.set({ tool: name }, state === "open" ? 1 : 0);
+          }
+        },
+      };
       // A duplicate of a call still running here (a replayed chunk) waits for that call instead of starting another.
       const inFlight = new Map<string, Promise<OutgoingMessage[]>>();
       let caughtUp: Promise<void> = Promise.resolve();
@@ -55,7 +73,7 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
           if (running !== undefined)
             return { messages: (await running).filter((outgoing) => outgoing.topic !== executorTopics.toolOutcomes) };
           const execution = executeCall(call, {
-            tools: connections,
+            tools: measured,
             guard,
             settings,
             recorded: (key) => outcomes.get(key),

@@ -20,6 +20,8 @@ export const plannerConfigSchema = backboneConfigSchema
     /** Tenants are the ones the policy file names. */
     POLICY_FILE: z.string().min(1).default(fromRoot("policies", "default.yaml")),
     PLANNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
+    /** Port of /metrics, /healthz and /readyz. */
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
     /** A run's deadline when neither the request (metadata deadlineMs) nor its workflow sets one. */
     PLANNER_DEADLINE_MS: z.coerce.number().int().positive().default(300_000),
     ...llmConfigSchema.shape,

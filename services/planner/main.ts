@@ -25,6 +25,7 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
   return startStageProcess<Request | ToolResult | RunDeadline>({
     stage: "planner",
     config,
+    metricsPort: config.METRICS_PORT,
     // An LLM call runs inside the handler, so the group must wait for it (kafkajs heartbeats between chunks).
     sessionTimeoutMs: config.LLM_PROVIDER === "none" ? 10_000 : Math.max(10_000, config.LLM_TIMEOUT_MS * 2 + 5_000),
     topics: ["baton.requests", "baton.tool-results", "baton.run-deadlines"],

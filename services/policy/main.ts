@@ -12,6 +12,7 @@ export async function runPolicy(env: Record<string, string | undefined>): Promis
   return startStageProcess<ToolCall | ApprovalDecision | Draft>({
     stage: "policy",
     config,
+    metricsPort: config.METRICS_PORT,
     // Outputs and input offsets commit together: a stage killed mid-chunk leaves no duplicate behind.
     transactional: true,
     sessionTimeoutMs: 10_000,

@@ -6,6 +6,8 @@ import { llmConfigSchema, refineLlmConfig } from "../../shared/llm/llm-config.ts
 export const summarizerConfigSchema = backboneConfigSchema
   .extend({
     SUMMARIZER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
+    /** Port of /metrics, /healthz and /readyz. */
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9467),
     ...llmConfigSchema.shape,
   })
   .superRefine(refineLlmConfig);

@@ -12,6 +12,7 @@ export async function runSummarizer(env: Record<string, string | undefined>): Pr
   return startStageProcess<CompletedRun>({
     stage: "summarizer",
     config,
+    metricsPort: config.METRICS_PORT,
     // Outputs and input offsets commit together: a stage killed mid-chunk leaves no duplicate behind.
     transactional: true,
     topics: ["baton.completed-runs"],

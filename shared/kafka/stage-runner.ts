@@ -9,6 +9,7 @@ import { headersToText, type TextHeaders } from "./headers.ts";
 import { attemptOf, dueAt, isRetryTopic, originTopic, routeFailure } from "./retry-routing.ts";
 import { messagingAttributes } from "./messaging-attributes.ts";
 import type { BatonProducer, OutgoingMessage, PreparedMessage, RawOutgoingMessage } from "./producer.ts";
+import type { StageMetrics } from "../telemetry/metrics.ts";
 
 /** A consumed message after decoding, as stage logic sees it. */
 export interface ReceivedMessage<T> {
@@ -79,6 +80,8 @@ export interface StageRunnerOptions<T> {
    * independent of each other (the executor's tool calls).
    */
   concurrentWithinPartition?: boolean;
+  /** Where the runner counts messages, latency, retries, dead letters and lag. */
+  metrics?: StageMetrics;
   /** Called when a chunk of a partition failed before its commit: state kept for it must be dropped. */
   onChunkAborted?: (topic: string, partition: number) => void;
   /** Called after each rebalance that gave this instance its partitions. */
@@ -116,6 +119,17 @@ export class StageRunner<T> {
       options.logger.info({ stage: options.stage, assignment: event.payload.memberAssignment }, "partitions assigned");
       options.onAssigned?.();
     });
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      options.metrics?.consumerLag.set(
+        { topic: payload.topic, partition: String(payload.partition) },
+        Number(payload.offsetLag),
+      );
+    });
+  }
+
+  /** Ready: consuming, with partitions assigned (what /readyz reports). */
+  get ready(): boolean {
+    return this.running && [...this.assigned.values()].some((partitions) => partitions.length > 0);
   }
 
   /** Partitions this instance currently owns, by topic. */
@@ -212,6 +226,7 @@ export class StageRunner<T> {
         throw error;
       }
       if (last !== undefined) payload.resolveOffset(last.offset);
+      for (const { topic } of prepared) this.options.metrics?.messagesOut.inc({ topic });
       for (const result of handled) result.afterCommit?.();
       for (const result of handled) result.finish(undefined);
       await payload.heartbeat();
@@ -274,6 +289,9 @@ export class StageRunner<T> {
       },
       parent,
     );
+    const metrics = this.options.metrics;
+    metrics?.messagesIn.inc({ topic: originTopic(topic) });
+    const stopTimer = metrics?.processingSeconds.startTimer({ topic: originTopic(topic) });
     const finish = (error: unknown): void => {
       if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
       span.end();
@@ -291,11 +309,9 @@ export class StageRunner<T> {
           timestamp: Number(message.timestamp),
           attempt: attemptOf(headers),
         });
-        return {
-          prepared: await producer.prepareAll(outcome.messages, outcome.rawMessages ?? []),
-          finish,
-          afterCommit: outcome.afterCommit,
-        };
+        const prepared = await producer.prepareAll(outcome.messages, outcome.rawMessages ?? []);
+        stopTimer?.();
+        return { prepared, finish, afterCommit: outcome.afterCommit };
       } catch (thrown) {
         const error = toBatonError(thrown);
         if (error.code === "KAFKA_UNAVAILABLE") {
@@ -318,6 +334,7 @@ export class StageRunner<T> {
           now: Date.now(),
         });
         span.setAttribute("baton.failure.route", route.kind);
+        (route.kind === "retry" ? metrics?.retries : metrics?.deadLetters)?.inc({ topic: originTopic(topic) });
         logger.warn(
           {
             stage,

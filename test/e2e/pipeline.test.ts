@@ -370,6 +370,30 @@ describe("the pipeline end to end", () => {
     }
   }, 150_000);
 
+  it("each stage serves Prometheus metrics (lag, throughput, tool calls) and health endpoints", async () => {
+    const request = await submit("How long does shipping take?");
+    expect((await answer(request)).status).toBe("ANSWERED");
+    for (const stage of ["planner", "policy", "executor", "summarizer"] as const) {
+      const log = pipeline.stages.get(stage)?.at(-1)?.log ?? "";
+      const port = Number(/"metricsPort":(\d+)/.exec(log)?.[1]);
+      expect(port).toBeGreaterThan(0);
+      const base = `http://127.0.0.1:${port}`;
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      const text = await (await fetch(`${base}/metrics`)).text();
+      expect(text).toMatch(new RegExp(`baton_consumer_lag\\{[^}]*stage="${stage}"[^}]*\\} \\d+`));
+      expect(text).toMatch(/baton_messages_in_total\{[^}]*\} [1-9]/);
+      expect(text).toMatch(/baton_processing_seconds_count\{[^}]*\} [1-9]/);
+      if (stage === "executor") {
+        expect(text).toMatch(
+          /baton_tool_calls_total\{[^}]*tool="knowledge-base\/search"[^}]*status="SUCCEEDED"[^}]*\} [1-9]/,
+        );
+        expect(text).toMatch(/baton_tool_call_seconds_count\{[^}]*tool="knowledge-base\/search"[^}]*\} [1-9]/);
+        expect(text).toContain("baton_tool_calls_in_flight");
+      }
+    }
+  });
+
   it("with an LLM configured, the planner runs the LLM's plan, and an invalid plan is a clear FAILED", async () => {
     const prompts: string[] = [];
     const llm = createServer((incoming, outgoing) => {

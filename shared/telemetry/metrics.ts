@@ -1,0 +1,142 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Logger } from "./logger.ts";
+
+/** A stage's Prometheus metrics: what flows in and out, how long it takes, what fails, and how far behind it is. */
+export class StageMetrics {
+  readonly registry = new Registry();
+  readonly messagesIn: Counter<"topic">;
+  readonly messagesOut: Counter<"topic">;
+  readonly processingSeconds: Histogram<"topic">;
+  readonly retries: Counter<"topic">;
+  readonly deadLetters: Counter<"topic">;
+  readonly consumerLag: Gauge<"topic" | "partition">;
+  readonly toolCalls: Counter<"tool" | "status">;
+  readonly toolCallSeconds: Histogram<"tool">;
+  readonly toolCallsInFlight: Gauge<"tool">;
+  readonly breakerOpen: Gauge<"tool">;
+
+  constructor(stage: string) {
+    this.registry.setDefaultLabels({ stage });
+    collectDefaultMetrics({ register: this.registry });
+    const registers = [this.registry];
+    this.messagesIn = new Counter({
+      name: "baton_messages_in_total",
+      help: "Messages consumed, by topic",
+      labelNames: ["topic"],
+      registers,
+    });
+    this.messagesOut = new Counter({
+      name: "baton_messages_out_total",
+      help: "Messages produced, by topic",
+      labelNames: ["topic"],
+      registers,
+    });
+    this.processingSeconds = new Histogram({
+      name: "baton_processing_seconds",
+      help: "Time to handle one message, from decode to its outputs being prepared",
+      labelNames: ["topic"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.retries = new Counter({
+      name: "baton_retries_total",
+      help: "Messages sent to a retry topic, by origin topic",
+      labelNames: ["topic"],
+      registers,
+    });
+    this.deadLetters = new Counter({
+      name: "baton_dead_letters_total",
+      help: "Messages dead-lettered, by origin topic",
+      labelNames: ["topic"],
+      registers,
+    });
+    this.consumerLag = new Gauge({
+      name: "baton_consumer_lag",
+      help: "Messages behind the end of each assigned partition, as of the last batch",
+      labelNames: ["topic", "partition"],
+      registers,
+    });
+    this.toolCalls = new Counter({
+      name: "baton_tool_calls_total",
+      help: "Tool calls by tool and outcome",
+      labelNames: ["tool", "status"],
+      registers,
+    });
+    this.toolCallSeconds = new Histogram({
+      name: "baton_tool_call_seconds",
+      help: "Tool call latency",
+      labelNames: ["tool"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.toolCallsInFlight = new Gauge({
+      name: "baton_tool_calls_in_flight",
+      help: "Tool calls running now",
+      labelNames: ["tool"],
+      registers,
+    });
+    this.breakerOpen = new Gauge({
+      name: "baton_circuit_breaker_open",
+      help: "1 while a tool's circuit breaker is open",
+      labelNames: ["tool"],
+      registers,
+    });
+  }
+}
+
+/** The HTTP endpoints of a stage: /metrics (Prometheus), /healthz (alive), /readyz (connected and assigned). */
+export async function serveMetrics(options: {
+  metrics: StageMetrics;
+  port: number;
+  ready: () => boolean;
+  logger: Logger;
+}): Promise<{ port: number; close: () => Promise<void> }> {
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? "/").split("?")[0];
+    if (path === "/metrics") {
+      options.metrics.registry.metrics().then(
+        (text) => {
+          response.writeHead(200, { "content-type": options.metrics.registry.contentType });
+          response.end(text);
+        },
+        (error: unknown) => {
+          response.writeHead(500);
+          response.end(String(error));
+        },
+      );
+    } else if (path === "/healthz") {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end('{"status":"alive"}');
+    } else if (path === "/readyz") {
+      const ready = options.ready();
+      response.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
+      response.end(JSON.stringify({ status: ready ? "ready" : "not ready" }));
+    } else {
+      response.writeHead(404);
+      response.end();
+    }
+  });
+  const listen = (port: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  try {
+    await listen(options.port);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    options.logger.warn(
+      { port: options.port },
+      "metrics port taken (another instance on this host?); using a free port",
+    );
+    await listen(0);
+  }
+  const port = (server.address() as AddressInfo).port;
+  options.logger.info({ port, url: `http://127.0.0.1:${port}/metrics` }, "metrics and health endpoints listening");
+  return { port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
