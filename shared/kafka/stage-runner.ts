@@ -25,6 +25,21 @@ export interface ReceivedMessage<T> {
   attempt: number;
 }
 
+/** A consumed Kafka message as a {@link ReceivedMessage} with its decoded value: key and headers as text. */
+export function toReceived<T>(topic: string, partition: number, message: KafkaMessage, value: T): ReceivedMessage<T> {
+  const headers = headersToText(message.headers);
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key === null ? null : message.key.toString("utf8"),
+    value,
+    headers,
+    timestamp: Number(message.timestamp),
+    attempt: attemptOf(headers),
+  };
+}
+
 /** What stage logic asks the runner to do with one message. */
 export interface StageOutcome {
   /** Messages to produce before the input's offset is committed. */
@@ -299,16 +314,7 @@ export class StageRunner<T> {
     return context.with(trace.setSpan(parent, span), async (): Promise<Handled> => {
       try {
         const { value } = await codec.decode<T>(message.value);
-        const outcome = await handler({
-          topic: originTopic(topic),
-          partition,
-          offset: message.offset,
-          key,
-          value,
-          headers,
-          timestamp: Number(message.timestamp),
-          attempt: attemptOf(headers),
-        });
+        const outcome = await handler(toReceived(originTopic(topic), partition, message, value));
         const prepared = await producer.prepareAll(outcome.messages, outcome.rawMessages ?? []);
         stopTimer?.();
         return { prepared, finish, afterCommit: outcome.afterCommit };

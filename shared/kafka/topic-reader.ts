@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Kafka } from "kafkajs";
 import type { AvroCodec } from "../schemas/codec.ts";
-import { headersToText } from "./headers.ts";
-import { attemptOf } from "./retry-routing.ts";
-import type { ReceivedMessage } from "./stage-runner.ts";
+import { toReceived, type ReceivedMessage } from "./stage-runner.ts";
 
 /** A consumed message whose value is decoded when it can be, with the raw bytes kept. */
 export interface ReadMessage extends ReceivedMessage<unknown> {
@@ -40,16 +38,7 @@ export async function readTopic(options: ReadTopicOptions): Promise<ReadMessage[
         .run({
           autoCommit: false,
           eachMessage: async ({ topic, partition, message }) => {
-            const base = {
-              topic,
-              partition,
-              offset: message.offset,
-              key: message.key === null ? null : message.key.toString("utf8"),
-              headers: headersToText(message.headers),
-              timestamp: Number(message.timestamp),
-              attempt: attemptOf(headersToText(message.headers)),
-              raw: message.value,
-            };
+            const base = { ...toReceived(topic, partition, message, null), raw: message.value };
             try {
               const { value } = await options.codec.decode<unknown>(message.value);
               messages.push({ ...base, value });

@@ -2,9 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Consumer, Kafka } from "kafkajs";
 import type { AvroCodec } from "../schemas/codec.ts";
 import { BatonError } from "../errors.ts";
-import { headersToText } from "./headers.ts";
-import { attemptOf } from "./retry-routing.ts";
-import type { ReceivedMessage } from "./stage-runner.ts";
+import { toReceived, type ReceivedMessage } from "./stage-runner.ts";
 
 /**
  * Follows a topic from its current end, keeping the latest message of each key, and lets callers wait for
@@ -45,17 +43,7 @@ export class TopicWatcher<T> {
           (decoded) => decoded.value,
           () => null as T,
         );
-        const headers = headersToText(message.headers);
-        const received: ReceivedMessage<T> = {
-          topic,
-          partition,
-          offset: message.offset,
-          key,
-          value,
-          headers,
-          timestamp: Number(message.timestamp),
-          attempt: attemptOf(headers),
-        };
+        const received: ReceivedMessage<T> = toReceived(topic, partition, message, value);
         this.seen.set(key, received);
         // Counted by position, so a message delivered again after a consumer restart is not a duplicate.
         const positions = this.offsets.get(key) ?? new Set<string>();

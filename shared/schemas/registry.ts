@@ -1,4 +1,4 @@
-import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
+import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import { BatonError } from "../errors.ts";
 import type { AvroFile } from "./avro-files.ts";
 
@@ -122,5 +122,3 @@ export class RegistryClient {
     await this.request("DELETE", `/subjects/${encodeURIComponent(subject)}?permanent=true`);
   }
 }
-
-export { SchemaType };
