@@ -17,8 +17,8 @@ export interface StageProcessOptions<T> {
   metricsPort: number;
   /** Commit each chunk's messages and offsets in one Kafka transaction (see StageRunnerOptions). */
   transactional?: boolean;
-  /** Handle a partition's messages concurrently (independent messages only, like tool calls). */
-  concurrentWithinPartition?: boolean;
+  /** Handle up to this many of a partition's messages at once, off the poll loop (see StageRunnerOptions). */
+  maxInFlightPerPartition?: number;
   /** Most messages handled per produce request and commit. */
   maxBatchSize?: number;
   /** How long the group waits for a silent member (see StageRunnerOptions). */
@@ -69,9 +69,9 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     ...(onAssigned === undefined ? {} : { onAssigned }),
     ...(onChunkAborted === undefined ? {} : { onChunkAborted }),
     ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
-    ...(options.concurrentWithinPartition === undefined
+    ...(options.maxInFlightPerPartition === undefined
       ? {}
-      : { concurrentWithinPartition: options.concurrentWithinPartition }),
+      : { maxInFlightPerPartition: options.maxInFlightPerPartition }),
     ...(options.maxBatchSize === undefined ? {} : { maxBatchSize: options.maxBatchSize }),
     ...(options.partitionsConsumedConcurrently === undefined
       ? {}

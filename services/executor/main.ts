@@ -23,8 +23,8 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
     transactional: true,
     topics: ["baton.allowed-calls"],
     partitionsConsumedConcurrently: config.EXECUTOR_CONCURRENCY,
-    concurrentWithinPartition: true,
-    maxBatchSize: 64,
+    // Tool calls run off the poll loop, each published when done: a minute-long call holds back nobody.
+    maxInFlightPerPartition: config.EXECUTOR_MAX_IN_FLIGHT,
     async setup({ backbone, producer, metrics }) {
       const connections = new McpConnections({ logger: backbone.logger, cwd: config.MCP_SERVERS_CWD });
       await connections.connect(servers);

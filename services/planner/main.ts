@@ -79,7 +79,9 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
         pending.get(partition)?.get(requestId) ?? runs.get(requestId);
       return {
         onAssigned: () => {
+          // Partitions may have moved: read every planner's writes again rather than trust this one's.
           pending.clear();
+          runs.forgetWritten();
           caughtUp = runs.catchUp();
         },
         onChunkAborted: (_topic, partition) => {

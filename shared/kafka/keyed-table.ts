@@ -22,6 +22,8 @@ export class KeyedTable<T> {
   private readonly options: KeyedTableOptions;
   private readonly consumer: Consumer;
   private readonly values = new Map<string, T>();
+  /** Values this process wrote, ahead of the table's reading (which may still deliver older ones). */
+  private readonly written = new Map<string, T>();
   private readonly positions = new Map<number, bigint>();
   private readonly listeners = new Set<() => void>();
 
@@ -107,19 +109,31 @@ export class KeyedTable<T> {
     });
   }
 
-  /** The latest value of a key, if any. */
+  /** The latest value of a key, if any: this process's own write first, else the latest one read. */
   get(key: string): T | undefined {
-    return this.values.get(key);
+    return this.written.get(key) ?? this.values.get(key);
   }
 
-  /** Records a value this process just wrote, so it is visible before it is read back. */
+  /**
+   * Records a value this process just wrote (and committed), so it is visible at once. It stays ahead of what
+   * the table reads until {@link forgetWritten}: the table may still deliver this key's older values.
+   */
   set(key: string, value: T): void {
-    this.values.set(key, value);
+    this.written.set(key, value);
   }
 
-  /** Every key's latest value. */
-  entries(): IterableIterator<[string, T]> {
-    return this.values.entries();
+  /**
+   * Drops this process's own writes, for when another process may write the same keys (after a rebalance);
+   * follow it with {@link catchUp}, which reads past them.
+   */
+  forgetWritten(): void {
+    this.written.clear();
+  }
+
+  /** Every key's latest value, as {@link get} sees it. */
+  *entries(): IterableIterator<[string, T]> {
+    for (const [key, value] of this.values) if (!this.written.has(key)) yield [key, value];
+    yield* this.written.entries();
   }
 
   /** Stops following the topic. */

@@ -10,6 +10,9 @@ import { attemptOf, dueAt, isRetryTopic, originTopic, routeFailure } from "./ret
 import { messagingAttributes } from "./messaging-attributes.ts";
 import type { BatonProducer, OutgoingMessage, PreparedMessage, RawOutgoingMessage } from "./producer.ts";
 import type { StageMetrics } from "../telemetry/metrics.ts";
+import { withLogContext } from "../telemetry/log-context.ts";
+import { coPartitionedAssigner } from "./co-partitioned-assigner.ts";
+import { PartitionWindow } from "./partition-window.ts";
 
 /** A consumed message after decoding, as stage logic sees it. */
 export interface ReceivedMessage<T> {
@@ -91,10 +94,15 @@ export interface StageRunnerOptions<T> {
   /** Most messages of one partition handled before their output is sent and their offset committed. */
   maxBatchSize?: number;
   /**
-   * Handle the messages of a chunk concurrently rather than in order: for stages whose messages are
-   * independent of each other (the executor's tool calls).
+   * Handle a partition's messages concurrently, off the poll loop, up to this many at once: for stages whose
+   * messages are independent of each other and may take minutes (the executor's tool calls). Each message's
+   * output is published as soon as it is done; the committed offset never passes the oldest message still
+   * running; a partition whose bound is full is paused until calls finish. Without it, a partition's messages
+   * are handled in order, a chunk at a time.
    */
-  concurrentWithinPartition?: boolean;
+  maxInFlightPerPartition?: number;
+  /** How long `stop` waits for messages in flight to finish and be published before giving them up. */
+  drainTimeoutMs?: number;
   /** Where the runner counts messages, latency, retries, dead letters and lag. */
   metrics?: StageMetrics;
   /** Called when a chunk of a partition failed before its commit: state kept for it must be dropped. */
@@ -114,7 +122,8 @@ export class StageRunner<T> {
   private readonly consumer: Consumer;
   private readonly assigned = new Map<string, number[]>();
   private readonly heartbeatIntervalMs: number;
-  private readonly transactional = new Map<number, Promise<Pool<BatonProducer>>>();
+  private readonly lanes = new Map<number, Promise<Pool<Lane>>>();
+  private readonly windows = new Map<string, PartitionWindow<Handled>>();
   private running = false;
 
   constructor(options: StageRunnerOptions<T>) {
@@ -125,11 +134,16 @@ export class StageRunner<T> {
       allowAutoTopicCreation: false,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: this.heartbeatIntervalMs,
+      partitionAssigners: [coPartitionedAssigner],
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.assigned.clear();
       for (const [topic, partitions] of Object.entries(event.payload.memberAssignment)) {
         this.assigned.set(topic, partitions);
+      }
+      for (const window of this.windows.values()) {
+        if (!(this.assigned.get(window.topic) ?? []).includes(window.partition))
+          this.abandonWindow(window, new Error("partition moved to another member"), { seek: false });
       }
       options.logger.info({ stage: options.stage, assignment: event.payload.memberAssignment }, "partitions assigned");
       options.onAssigned?.();
@@ -170,23 +184,38 @@ export class StageRunner<T> {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
-      eachBatch: (payload) => this.processBatch(payload),
+      eachBatch: (payload) =>
+        this.options.maxInFlightPerPartition === undefined
+          ? this.processBatch(payload)
+          : this.processWindowed(payload, this.options.maxInFlightPerPartition),
     });
     this.running = true;
   }
 
-  /** Stops consuming after the message in flight is done and committed, then leaves the group. */
+  /**
+   * Stops taking messages, lets those in flight finish and commit (up to `drainTimeoutMs`; what is left is
+   * redelivered to the partition's next owner), then leaves the group.
+   */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    if (this.windows.size > 0) {
+      this.consumer.pause([...this.assigned].map(([topic, partitions]) => ({ topic, partitions })));
+      const until = Date.now() + (this.options.drainTimeoutMs ?? 30_000);
+      const busy = (): boolean => [...this.windows.values()].some((window) => !window.idle || window.flushing);
+      while (busy() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+      if (busy()) this.options.logger.warn({ stage: this.options.stage }, "stopping with calls still in flight");
+    }
     await this.consumer.disconnect();
-    await this.closeTransactional();
+    await this.closeLanes();
   }
 
   /**
-   * Processes a fetched batch of one partition in chunks: each message's logic runs in its own span (in order,
-   * or concurrently when the stage allows), their messages go out in one produce request, then the chunk's
-   * last offset is committed. A crash before the commit replays the chunk (at least once).
+   * Processes a fetched batch of one partition in chunks, holding the partition number's lane so the
+   * co-partitioned messages of one request (its request, results, deadline) are handled one chunk at a time:
+   * each message's logic runs in its own span, in order; their messages go out in one produce request with
+   * the chunk's offset commit. A crash before the commit replays the chunk (at least once; exactly once with
+   * transactions).
    */
   private async processBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
@@ -199,51 +228,29 @@ export class StageRunner<T> {
         : -1;
       const waitFor = notDue >= 0 ? chunk[notDue] : undefined;
       if (waitFor !== undefined) chunk = chunk.slice(0, notDue);
-      // kafkajs heartbeats only between batches: keep the membership alive while slow logic (a tool call) runs.
-      const heartbeats = setInterval(() => {
-        payload.heartbeat().catch(() => undefined);
-      }, this.heartbeatIntervalMs);
-      let handled: Handled[];
-      try {
-        handled =
-          this.options.concurrentWithinPartition === true
-            ? await Promise.all(chunk.map((message) => this.process(batch.topic, batch.partition, message)))
-            : await sequentially(chunk, (message) => this.process(batch.topic, batch.partition, message));
-      } finally {
-        clearInterval(heartbeats);
-      }
-      const prepared = handled.flatMap((result) => result.prepared);
-      const last = chunk.at(-1);
-      const next =
-        last === undefined
-          ? []
-          : [{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }];
-      try {
-        const pool = await this.transactionalPool(batch.partition);
-        if (pool !== undefined) {
-          const transactional = await pool.acquire();
-          try {
-            await transactional.transaction(async (transaction) => {
-              await transaction.sendPrepared(prepared);
-              if (next.length > 0)
-                await transaction.commitOffsets({ consumerGroupId: this.options.groupId, offsets: next });
-            });
-          } finally {
-            pool.release(transactional);
-          }
-        } else {
-          await this.options.producer.sendPrepared(prepared);
-          if (next.length > 0) await this.consumer.commitOffsets(next);
+      await this.withLane(batch.partition, async (lane) => {
+        // kafkajs heartbeats only between batches: keep the membership alive while slow logic (an LLM call) runs.
+        const heartbeats = setInterval(() => {
+          payload.heartbeat().catch(() => undefined);
+        }, this.heartbeatIntervalMs);
+        let handled: Handled[];
+        try {
+          handled = await sequentially(chunk, (message) => this.process(batch.topic, batch.partition, message));
+        } finally {
+          clearInterval(heartbeats);
         }
-      } catch (error) {
-        for (const result of handled) result.finish(error);
-        this.options.onChunkAborted?.(batch.topic, batch.partition);
-        throw error;
-      }
-      if (last !== undefined) payload.resolveOffset(last.offset);
-      for (const { topic } of prepared) this.options.metrics?.messagesOut.inc({ topic });
-      for (const result of handled) result.afterCommit?.();
-      for (const result of handled) result.finish(undefined);
+        const last = chunk.at(-1);
+        const next = last === undefined ? undefined : (BigInt(last.offset) + 1n).toString();
+        try {
+          await this.publish(lane, batch.topic, batch.partition, handled, next);
+        } catch (error) {
+          for (const result of handled) result.finish(error);
+          this.options.onChunkAborted?.(batch.topic, batch.partition);
+          throw error;
+        }
+        if (last !== undefined) payload.resolveOffset(last.offset);
+        this.published(handled);
+      });
       await payload.heartbeat();
       if (waitFor !== undefined) {
         this.waitUntilDue(batch.topic, batch.partition, waitFor);
@@ -252,24 +259,171 @@ export class StageRunner<T> {
     }
   }
 
-  /** The transactional producer of an input partition number (one transaction at a time), made on first use. */
-  private transactionalPool(partition: number): Promise<Pool<BatonProducer>> | undefined {
-    const create = this.options.transactionalProducer;
-    if (create === undefined) return undefined;
-    let pool = this.transactional.get(partition);
-    if (pool === undefined) {
-      pool = create(`${this.options.groupId}-p${partition}`).then((producer) => new Pool([producer]));
-      pool.catch(() => this.transactional.delete(partition));
-      this.transactional.set(partition, pool);
+  /**
+   * Starts each message of a batch off the poll loop, up to `bound` unfinished per partition, and returns at
+   * once so the consumer keeps polling and heartbeating however long the calls take. A message's output is
+   * published when it is done (see {@link flushWindow}); a full window pauses the partition until calls end.
+   */
+  private async processWindowed(payload: EachBatchPayload, bound: number): Promise<void> {
+    const { batch } = payload;
+    const id = `${batch.topic}|${batch.partition}`;
+    let window = this.windows.get(id);
+    if (window === undefined) {
+      window = new PartitionWindow<Handled>(batch.topic, batch.partition, bound);
+      this.windows.set(id, window);
     }
-    return pool;
+    const current = window;
+    for (const message of batch.messages) {
+      if (!this.running || !payload.isRunning() || payload.isStale()) break;
+      if (current.has(message.offset)) {
+        payload.resolveOffset(message.offset);
+        continue;
+      }
+      if (isRetryTopic(batch.topic) && dueAt(headersToText(message.headers)) > Date.now()) {
+        this.waitUntilDue(batch.topic, batch.partition, message);
+        break;
+      }
+      if (current.full) {
+        current.pausedWhenFull = true;
+        this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
+        break;
+      }
+      current.start(message.offset);
+      payload.resolveOffset(message.offset);
+      this.process(batch.topic, batch.partition, message).then(
+        (handled) => {
+          if (current.finish(message.offset, handled)) this.flushWindow(current);
+          else handled.finish(new Error("the partition's uncommitted work was given up; it is redelivered"));
+        },
+        (error: unknown) => this.abandonWindow(current, error, { seek: true }),
+      );
+    }
+    await payload.heartbeat();
   }
 
-  /** Closes the transactional producers. */
-  private async closeTransactional(): Promise<void> {
-    const pools = await Promise.allSettled(this.transactional.values());
-    this.transactional.clear();
-    for (const pool of pools) if (pool.status === "fulfilled") await (await pool.value.acquire()).disconnect();
+  /** Publishes a window's done messages with the offset below its oldest running one, one publish at a time. */
+  private flushWindow(window: PartitionWindow<Handled>): void {
+    if (window.flushing) return;
+    window.flushing = true;
+    void (async () => {
+      let results: Handled[] = [];
+      try {
+        while (!window.abandoned) {
+          const ready = window.takeReady();
+          results = ready.results;
+          if (results.length === 0 && ready.commitOffset === undefined) break;
+          await this.withLane(window.partition, (lane) =>
+            this.publish(lane, window.topic, window.partition, results, ready.commitOffset),
+          );
+          this.published(results);
+          results = [];
+          if (window.pausedWhenFull && !window.full && this.running) {
+            window.pausedWhenFull = false;
+            this.consumer.resume([{ topic: window.topic, partitions: [window.partition] }]);
+          }
+        }
+      } catch (error) {
+        for (const result of results) result.finish(error);
+        this.abandonWindow(window, error, { seek: true });
+      } finally {
+        window.flushing = false;
+      }
+    })();
+  }
+
+  /**
+   * Gives up a window's uncommitted work after a failed publish or a lost partition: late results are dropped
+   * and, while the partition is still ours, consumption restarts at its last commit, so nothing is lost (a
+   * call still running is joined again by the stage, not started twice).
+   */
+  private abandonWindow(window: PartitionWindow<Handled>, error: unknown, options: { seek: boolean }): void {
+    if (window.abandoned) return;
+    window.abandoned = true;
+    const id = `${window.topic}|${window.partition}`;
+    if (this.windows.get(id) === window) this.windows.delete(id);
+    this.options.onChunkAborted?.(window.topic, window.partition);
+    this.options.logger.warn(
+      { stage: this.options.stage, topic: window.topic, partition: window.partition, err: error },
+      "giving up the partition's uncommitted messages; they are redelivered",
+    );
+    const restart = window.restartOffset;
+    if (options.seek && this.running && restart !== undefined) {
+      try {
+        this.consumer.seek({ topic: window.topic, partition: window.partition, offset: restart });
+      } catch (seekError) {
+        this.options.logger.warn({ err: seekError }, "could not rewind the partition");
+      }
+    }
+    if (window.pausedWhenFull && this.running)
+      this.consumer.resume([{ topic: window.topic, partitions: [window.partition] }]);
+  }
+
+  /**
+   * Sends handled messages' output and commits `nextOffset` (if given) for the input partition: in one
+   * transaction with the lane's transactional producer, or produce then commit without one.
+   */
+  private async publish(
+    lane: Lane,
+    topic: string,
+    partition: number,
+    handled: Handled[],
+    nextOffset: string | undefined,
+  ): Promise<void> {
+    const prepared = handled.flatMap((result) => result.prepared);
+    const offsets = nextOffset === undefined ? [] : [{ topic, partition, offset: nextOffset }];
+    if (lane.producer !== undefined) {
+      await lane.producer.transaction(async (transaction) => {
+        await transaction.sendPrepared(prepared);
+        if (offsets.length > 0) await transaction.commitOffsets({ consumerGroupId: this.options.groupId, offsets });
+      });
+    } else {
+      await this.options.producer.sendPrepared(prepared);
+      if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
+    }
+    for (const { topic: to } of prepared) this.options.metrics?.messagesOut.inc({ topic: to });
+  }
+
+  /** After a publish: state follows Kafka's, spans end. */
+  private published(handled: Handled[]): void {
+    for (const result of handled) result.afterCommit?.();
+    for (const result of handled) result.finish(undefined);
+  }
+
+  /**
+   * Runs `work` holding the lane of an input partition number: one at a time per number, across the input
+   * topics (co-partitioned, so one request's messages) and their retry topics. A transactional stage's lane
+   * carries the producer with the id `<groupId>-p<partition>`, made on first use.
+   */
+  private async withLane<Result>(partition: number, work: (lane: Lane) => Promise<Result>): Promise<Result> {
+    let pool = this.lanes.get(partition);
+    if (pool === undefined) {
+      const create = this.options.transactionalProducer;
+      pool = (
+        create === undefined
+          ? Promise.resolve<Lane>({})
+          : create(`${this.options.groupId}-p${partition}`).then((producer): Lane => ({ producer }))
+      ).then((lane) => new Pool([lane]));
+      pool.catch(() => this.lanes.delete(partition));
+      this.lanes.set(partition, pool);
+    }
+    const lanes = await pool;
+    const lane = await lanes.acquire();
+    try {
+      return await work(lane);
+    } finally {
+      lanes.release(lane);
+    }
+  }
+
+  /** Closes the lanes' transactional producers. */
+  private async closeLanes(): Promise<void> {
+    const pools = await Promise.allSettled(this.lanes.values());
+    this.lanes.clear();
+    for (const pool of pools) {
+      if (pool.status !== "fulfilled") continue;
+      const lane = await pool.value.acquire();
+      await lane.producer?.disconnect();
+    }
   }
 
   /** Pauses a retry partition until its next message is due; the other partitions keep flowing. */
@@ -311,57 +465,65 @@ export class StageRunner<T> {
       if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
       span.end();
     };
-    return context.with(trace.setSpan(parent, span), async (): Promise<Handled> => {
-      try {
-        const { value } = await codec.decode<T>(message.value);
-        const outcome = await handler(toReceived(originTopic(topic), partition, message, value));
-        const prepared = await producer.prepareAll(outcome.messages, outcome.rawMessages ?? []);
-        stopTimer?.();
-        return { prepared, finish, afterCommit: outcome.afterCommit };
-      } catch (thrown) {
-        const error = toBatonError(thrown);
-        if (error.code === "KAFKA_UNAVAILABLE") {
-          finish(error);
-          throw error;
-        }
-        span.recordException(error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
-        const override = error.details.retryDelaysMs;
-        const route = routeFailure({
-          error,
-          stage,
-          topic,
-          partition,
-          offset: message.offset,
-          headers,
-          delaysMs: Array.isArray(override)
-            ? (override as number[])
-            : (this.options.retryDelaysMs?.get(originTopic(topic)) ?? []),
-          now: Date.now(),
-        });
-        span.setAttribute("baton.failure.route", route.kind);
-        (route.kind === "retry" ? metrics?.retries : metrics?.deadLetters)?.inc({ topic: originTopic(topic) });
-        logger.warn(
-          {
+    const logFields = { stage, requestId: key?.split("/")[0], attempt: attemptOf(headers) };
+    return context.with(trace.setSpan(parent, span), () =>
+      withLogContext(logFields, async (): Promise<Handled> => {
+        try {
+          const { value } = await codec.decode<T>(message.value);
+          const outcome = await handler(toReceived(originTopic(topic), partition, message, value));
+          const prepared = await producer.prepareAll(outcome.messages, outcome.rawMessages ?? []);
+          stopTimer?.();
+          return { prepared, finish, afterCommit: outcome.afterCommit };
+        } catch (thrown) {
+          const error = toBatonError(thrown);
+          if (error.code === "KAFKA_UNAVAILABLE") {
+            finish(error);
+            throw error;
+          }
+          span.recordException(error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+          const override = error.details.retryDelaysMs;
+          const route = routeFailure({
+            error,
             stage,
             topic,
             partition,
             offset: message.offset,
-            code: error.code,
-            attempt: attemptOf(headers),
-            to: route.topic,
-            err: error,
-          },
-          route.kind === "retry" ? "retrying message later" : "dead-lettering message",
-        );
-        const deadLetter = await producer.prepareAll(
-          [],
-          [{ topic: route.topic, key, value: message.value, headers: route.headers }],
-        );
-        return { prepared: deadLetter, finish };
-      }
-    });
+            headers,
+            delaysMs: Array.isArray(override)
+              ? (override as number[])
+              : (this.options.retryDelaysMs?.get(originTopic(topic)) ?? []),
+            now: Date.now(),
+          });
+          span.setAttribute("baton.failure.route", route.kind);
+          (route.kind === "retry" ? metrics?.retries : metrics?.deadLetters)?.inc({ topic: originTopic(topic) });
+          logger.warn(
+            {
+              stage,
+              topic,
+              partition,
+              offset: message.offset,
+              code: error.code,
+              attempt: attemptOf(headers),
+              to: route.topic,
+              err: error,
+            },
+            route.kind === "retry" ? "retrying message later" : "dead-lettering message",
+          );
+          const deadLetter = await producer.prepareAll(
+            [],
+            [{ topic: route.topic, key, value: message.value, headers: route.headers }],
+          );
+          return { prepared: deadLetter, finish };
+        }
+      }),
+    );
   }
+}
+
+/** A partition number's turn to process and publish, with its transactional producer in transactional stages. */
+interface Lane {
+  producer?: BatonProducer;
 }
 
 /** What processing one message left to do: its prepared messages, and ending its span once they are sent. */

@@ -1,5 +1,6 @@
 import { pino, type Logger, type LevelWithSilent } from "pino";
 import { trace, context } from "@opentelemetry/api";
+import { logContext } from "./log-context.ts";
 
 /** Options for {@link createLogger}. */
 export interface LoggerOptions {
@@ -10,8 +11,9 @@ export interface LoggerOptions {
 }
 
 /**
- * A pino JSON logger whose every line carries the service name and, inside a span, its trace_id and
- * span_id, so a log line can be found from a trace and the other way round.
+ * A pino JSON logger whose every line carries the service name; inside a span, its trace_id and span_id,
+ * so a log line can be found from a trace and the other way round; and while a message is handled, the
+ * fields of {@link withLogContext} (requestId, stage, tool, attempt).
  */
 export function createLogger(options: LoggerOptions): Logger {
   return pino(
@@ -20,10 +22,11 @@ export function createLogger(options: LoggerOptions): Logger {
       base: { service: options.service },
       timestamp: pino.stdTimeFunctions.isoTime,
       mixin() {
+        const fields = logContext();
         const span = trace.getSpan(context.active());
-        if (span === undefined) return {};
+        if (span === undefined) return fields;
         const { traceId, spanId } = span.spanContext();
-        return { trace_id: traceId, span_id: spanId };
+        return { ...fields, trace_id: traceId, span_id: spanId };
       },
     },
     options.destination ?? pino.destination(2),

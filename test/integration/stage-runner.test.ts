@@ -213,4 +213,107 @@ describe("stage runner", () => {
       await runner.stop();
     }
   }, 60_000);
+
+  it("with an in-flight window, a slow message holds back neither the messages after it nor their output, and the commit waits for it", async () => {
+    const input = harness.uniqueTopic("window-in");
+    const output = harness.uniqueTopic("window-out");
+    await harness.createTopic(input, { record: "baton.Request" });
+    await harness.createTopic(output, { record: "baton.Request" });
+    const ids = ["slow", "fast-1", "fast-2", "fast-3", "fast-4"];
+    await producer.send(ids.map((id) => ({ topic: input, key: id, value: sampleRequest(id) })));
+    const groupId = `test-window-${randomUUID()}`;
+    let releaseSlow: () => void = () => undefined;
+    const slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
+    const calls: string[] = [];
+    const { kafka, codec, tracing, logger } = harness.backbone;
+    const runner = new StageRunner<Request>({
+      stage: "window",
+      groupId,
+      topics: [input],
+      maxInFlightPerPartition: 10,
+      kafka,
+      codec,
+      producer,
+      tracer: tracing.tracer,
+      logger,
+      handler: async (message) => {
+        calls.push(message.value.requestId);
+        if (message.value.requestId === "slow") await slowGate;
+        return { messages: [{ topic: output, key: message.value.requestId, value: message.value }] };
+      },
+    });
+    await runner.start();
+    try {
+      const fast = await readTopic({ kafka, codec, topic: output, timeoutMs: 30_000, until: (m) => m.length >= 4 });
+      expect(fast.map((message) => message.key).sort()).toEqual(["fast-1", "fast-2", "fast-3", "fast-4"]);
+      // Their output is out, but the commit may not pass the slow message still running at offset 0.
+      expect((await harness.admin.groupOffsets(groupId, input)).get(0) ?? "none").toMatch(/^(none|-1|0)$/);
+      releaseSlow();
+      const committed = await eventually(async () => {
+        const offset = (await harness.admin.groupOffsets(groupId, input)).get(0);
+        return offset === "5" ? offset : undefined;
+      });
+      expect(committed).toBe("5");
+      const all = await readTopic({ kafka, codec, topic: output, timeoutMs: 30_000, until: (m) => m.length >= 5 });
+      expect(all.map((message) => message.key).at(-1)).toBe("slow");
+      expect(calls.sort()).toEqual([...ids].sort());
+    } finally {
+      releaseSlow();
+      await runner.stop();
+    }
+  }, 60_000);
+
+  it("a partition whose in-flight window is full is paused until its messages finish, and each runs once", async () => {
+    const input = harness.uniqueTopic("bound-in");
+    await harness.createTopic(input, { record: "baton.Request" });
+    const ids = Array.from({ length: 7 }, (_, index) => `bounded-${index}`);
+    await producer.send(ids.map((id) => ({ topic: input, key: id, value: sampleRequest(id) })));
+    const groupId = `test-bound-${randomUUID()}`;
+    const gates: Array<() => void> = [];
+    const calls: string[] = [];
+    let running = 0;
+    let mostRunning = 0;
+    const { kafka, codec, tracing, logger } = harness.backbone;
+    const runner = new StageRunner<Request>({
+      stage: "bounded",
+      groupId,
+      topics: [input],
+      maxInFlightPerPartition: 3,
+      kafka,
+      codec,
+      producer,
+      tracer: tracing.tracer,
+      logger,
+      handler: async (message) => {
+        calls.push(message.value.requestId);
+        running += 1;
+        mostRunning = Math.max(mostRunning, running);
+        await new Promise<void>((resolve) => gates.push(resolve));
+        running -= 1;
+        return { messages: [] };
+      },
+    });
+    await runner.start();
+    try {
+      await eventually(() => (calls.length >= 3 ? true : undefined));
+      // Nothing more starts while three are running, however long they take.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      expect(calls).toHaveLength(3);
+      const release = setInterval(() => gates.shift()?.(), 100);
+      try {
+        const committed = await eventually(async () => {
+          const offset = (await harness.admin.groupOffsets(groupId, input)).get(0);
+          return offset === "7" ? offset : undefined;
+        }, 30_000);
+        expect(committed).toBe("7");
+      } finally {
+        clearInterval(release);
+      }
+      expect(mostRunning).toBe(3);
+      expect([...calls].sort()).toEqual([...ids].sort());
+    } finally {
+      for (const gate of gates) gate();
+      await runner.stop();
+    }
+  }, 60_000);
 });
