@@ -7,6 +7,8 @@ import { registerSubmitCommands } from "./submit-command.ts";
 import { registerApprovalCommands } from "./approval-commands.ts";
 import { registerDemoCommand } from "./demo-command.ts";
 import { registerDlqCommands } from "./dlq-command.ts";
+import { registerTraceCommand } from "./trace-command.ts";
+import { registerTopCommand } from "./top-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
   registerSubmitCommands(program);
   registerApprovalCommands(program);
   registerDlqCommands(program);
+  registerTraceCommand(program);
+  registerTopCommand(program);
   registerDemoCommand(program);
   return program;
 }

@@ -1,0 +1,187 @@
+import { describe, expect, it } from "vitest";
+import type { PrometheusSample } from "./prometheus-text.ts";
+import {
+  bucketDelta,
+  histogramQuantile,
+  renderTop,
+  stageRow,
+  stageSnapshot,
+  topRows,
+  type Bucket,
+  type StageScrape,
+  type StageSnapshot,
+} from "./top-view.ts";
+
+function sample(name: string, labels: Record<string, string>, value: number): PrometheusSample {
+  return { name, labels, value };
+}
+
+function buckets(...pairs: Array<[number, number]>): Bucket[] {
+  return pairs.map(([le, count]) => ({ le, count }));
+}
+
+function snapshot(fields: Partial<StageSnapshot> = {}): StageSnapshot {
+  return {
+    messagesIn: 0,
+    processingBuckets: [],
+    consumerLag: 0,
+    retries: 0,
+    deadLetters: 0,
+    openBreakers: [],
+    ...fields,
+  };
+}
+
+function scrape(at: number, fields: Partial<StageSnapshot> | null, stage = "executor"): StageScrape {
+  const url = "http://127.0.0.1:9466/metrics";
+  return {
+    stage,
+    at,
+    endpoints: [url],
+    failures: fields === null ? { [url]: "ECONNREFUSED" } : {},
+    snapshot: fields === null ? null : snapshot(fields),
+  };
+}
+
+describe("stageSnapshot", () => {
+  it("sums counters over topics and partitions, merges histogram buckets and lists open breakers once", () => {
+    const result = stageSnapshot([
+      sample("baton_messages_in_total", { topic: "baton.allowed-calls" }, 10),
+      sample("baton_messages_in_total", { topic: "baton.tool-intents" }, 5),
+      sample("baton_consumer_lag", { topic: "baton.allowed-calls", partition: "0" }, 3),
+      sample("baton_consumer_lag", { topic: "baton.allowed-calls", partition: "1" }, 4),
+      sample("baton_retries_total", { topic: "baton.allowed-calls" }, 2),
+      sample("baton_dead_letters_total", { topic: "baton.allowed-calls" }, 1),
+      sample("baton_processing_seconds_bucket", { topic: "a", le: "0.1" }, 1),
+      sample("baton_processing_seconds_bucket", { topic: "a", le: "+Inf" }, 2),
+      sample("baton_processing_seconds_bucket", { topic: "b", le: "0.1" }, 3),
+      sample("baton_processing_seconds_bucket", { topic: "b", le: "+Inf" }, 3),
+      sample("baton_circuit_breaker_open", { tool: "tickets.create" }, 1),
+      sample("baton_circuit_breaker_open", { tool: "kb.search" }, 0),
+      sample("baton_circuit_breaker_open", { tool: "tickets.create", instance: "2" }, 1),
+      sample("baton_messages_out_total", { topic: "baton.tool-results" }, 99),
+    ]);
+    expect(result).toEqual({
+      messagesIn: 15,
+      processingBuckets: buckets([0.1, 4], [Number.POSITIVE_INFINITY, 5]),
+      consumerLag: 7,
+      retries: 2,
+      deadLetters: 1,
+      openBreakers: ["tickets.create"],
+    });
+  });
+});
+
+describe("histogramQuantile", () => {
+  it("interpolates inside the bucket the rank falls in, as Prometheus does", () => {
+    const histogram = buckets([0.1, 50], [0.2, 90], [0.5, 100], [Number.POSITIVE_INFINITY, 100]);
+    expect(histogramQuantile(0.5, histogram)).toBeCloseTo(0.1);
+    expect(histogramQuantile(0.99, histogram)).toBeCloseTo(0.2 + 0.3 * 0.9);
+  });
+
+  it("answers the largest finite bound when the rank falls in +Inf, and null when empty", () => {
+    expect(histogramQuantile(0.99, buckets([1, 1], [Number.POSITIVE_INFINITY, 10]))).toBe(1);
+    expect(histogramQuantile(0.99, buckets([1, 0], [Number.POSITIVE_INFINITY, 0]))).toBeNull();
+    expect(histogramQuantile(0.99, [])).toBeNull();
+  });
+});
+
+describe("bucketDelta", () => {
+  it("subtracts the earlier scrape, and gives up when a count went down (a restart)", () => {
+    expect(
+      bucketDelta(buckets([1, 2], [Number.POSITIVE_INFINITY, 3]), buckets([1, 5], [Number.POSITIVE_INFINITY, 7])),
+    ).toEqual(buckets([1, 3], [Number.POSITIVE_INFINITY, 4]));
+    expect(bucketDelta(buckets([1, 5]), buckets([1, 1]))).toBeNull();
+  });
+});
+
+describe("stageRow", () => {
+  it("measures throughput from the delta of messages in between two scrapes", () => {
+    const row = stageRow(scrape(1_000, { messagesIn: 100 }), scrape(3_000, { messagesIn: 130 }));
+    expect(row.messagesPerSecond).toBe(15);
+    expect(row.state).toBe("up");
+  });
+
+  it("has no throughput on the first scrape, and counts from zero after a restart", () => {
+    expect(stageRow(undefined, scrape(1_000, { messagesIn: 100 })).messagesPerSecond).toBeNull();
+    expect(stageRow(scrape(1_000, { messagesIn: 100 }), scrape(2_000, { messagesIn: 4 })).messagesPerSecond).toBe(4);
+  });
+
+  it("takes p99 over the interval when messages were handled in it, else since the stage started", () => {
+    const before = buckets([0.01, 1_000], [1, 1_000], [Number.POSITIVE_INFINITY, 1_000]);
+    const slowInterval = buckets([0.01, 1_000], [1, 1_100], [Number.POSITIVE_INFINITY, 1_100]);
+    const interval = stageRow(
+      scrape(0, { processingBuckets: before }),
+      scrape(2_000, { processingBuckets: slowInterval }),
+    );
+    expect(interval.p99Over).toBe("interval");
+    expect(interval.p99Ms).toBeCloseTo(0.01 * 1_000 + 0.99 * 0.99 * 1_000);
+
+    const idle = stageRow(scrape(0, { processingBuckets: before }), scrape(2_000, { processingBuckets: before }));
+    expect(idle.p99Over).toBe("total");
+    expect(idle.p99Ms).toBeCloseTo(0.0099 * 1_000);
+  });
+
+  it("shows a stage whose endpoint does not answer as down, with the reason", () => {
+    const row = stageRow(undefined, scrape(0, null));
+    expect(row).toMatchObject({
+      state: "down",
+      answered: 0,
+      messagesPerSecond: null,
+      consumerLag: null,
+      failures: { "http://127.0.0.1:9466/metrics": "ECONNREFUSED" },
+    });
+  });
+
+  it("shows a stage with some instances answering as partial", () => {
+    const current: StageScrape = {
+      ...scrape(0, {}),
+      endpoints: ["http://a/metrics", "http://b/metrics"],
+      failures: { "http://b/metrics": "timed out" },
+    };
+    expect(stageRow(undefined, current)).toMatchObject({ state: "partial", answered: 1, endpoints: 2 });
+  });
+});
+
+describe("renderTop", () => {
+  it("prints a line per stage with its numbers, open breakers, and why a stage is down", () => {
+    const previous = [scrape(0, { messagesIn: 0 }, "planner"), scrape(0, null, "executor")];
+    const current = [
+      scrape(
+        2_000,
+        {
+          messagesIn: 25,
+          consumerLag: 12,
+          retries: 3,
+          deadLetters: 1,
+          openBreakers: ["crm.lookup", "tickets.create"],
+          processingBuckets: buckets([0.01, 25], [Number.POSITIVE_INFINITY, 25]),
+        },
+        "planner",
+      ),
+      scrape(2_000, null, "executor"),
+    ];
+    const lines = renderTop(topRows(previous, current), {
+      at: new Date("2026-11-21T10:00:02Z"),
+      intervalSeconds: 2,
+      live: true,
+    });
+    expect(lines[0]).toBe("baton top  2026-11-21 10:00:02Z  every 2s  (Ctrl-C to quit)");
+    expect(lines[2]).toMatch(/^stage +state +in\/s +p99 ms +lag +retries +dead +open breakers$/);
+    expect(lines[3]).toMatch(/^planner +up +12\.5 +9\.9 +12 +3 +1 +crm\.lookup, tickets\.create$/);
+    expect(lines[4]).toMatch(/^executor +down +- +- +- +- +- +-$/);
+    expect(lines).toContain("executor: http://127.0.0.1:9466/metrics did not answer (ECONNREFUSED)");
+  });
+
+  it("marks a p99 taken since the stage started and explains the mark", () => {
+    const idle = scrape(0, { processingBuckets: buckets([0.1, 4], [Number.POSITIVE_INFINITY, 4]) }, "policy");
+    const lines = renderTop(topRows([idle], [{ ...idle, at: 2_000 }]), {
+      at: new Date(0),
+      intervalSeconds: 2,
+      live: false,
+    });
+    expect(lines[0]).not.toContain("Ctrl-C");
+    expect(lines[3]).toMatch(/^policy +up +0\.0 +99\.0\* /);
+    expect(lines).toContain("* p99 since the stage started: nothing handled in the last interval");
+  });
+});
