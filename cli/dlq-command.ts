@@ -1,7 +1,9 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { deadLetterHeaders } from "../shared/kafka/headers.ts";
 import { readTopic, type ReadMessage } from "../shared/kafka/topic-reader.ts";
+import { context, SpanKind, trace } from "@opentelemetry/api";
 import { redrivenHeaders } from "../shared/kafka/retry-routing.ts";
+import { extractTraceContext } from "../shared/telemetry/propagation.ts";
 import { deadLetterTopicName, topics } from "../shared/topics.ts";
 import { openClient, type CliClient } from "./client.ts";
 import { runAction } from "./run-action.ts";
@@ -46,20 +48,47 @@ export async function findDeadLetters(client: CliClient, filter: DlqFilter): Pro
     .sort((a, b) => a.timestamp - b.timestamp);
 }
 
-/** Sends dead letters back to the topic they came from as new first attempts; returns where each went. */
+/**
+ * Sends dead letters back to the topic they came from as new first attempts; returns where each went. Each
+ * goes out under a `redrive <topic>` span in the request's own trace, linked to the dead letter's span, so
+ * the redriven attempt is seen beside the one that failed.
+ */
 export async function redrive(
   client: CliClient,
   letters: ReadMessage[],
 ): Promise<Array<{ key: string | null; to: string }>> {
   const now = Date.now();
-  const sent = letters.map((letter) => ({
-    topic: letter.headers[deadLetterHeaders.originTopic] ?? letter.topic.replace(/\.dlq$/, ""),
-    key: letter.key,
-    value: letter.raw,
-    headers: redrivenHeaders(letter.headers, letter, now),
-  }));
-  if (sent.length > 0) await client.producer.sendRaw(sent);
-  return sent.map((message) => ({ key: message.key, to: message.topic }));
+  const { tracer } = client.backbone.tracing;
+  const sent: Array<{ key: string | null; to: string }> = [];
+  for (const letter of letters) {
+    const to = letter.headers[deadLetterHeaders.originTopic] ?? letter.topic.replace(/\.dlq$/, "");
+    const original = extractTraceContext(letter.headers);
+    const originalSpan = trace.getSpanContext(original);
+    const span = tracer.startSpan(
+      `redrive ${to}`,
+      {
+        kind: SpanKind.PRODUCER,
+        links:
+          originalSpan === undefined ? [] : [{ context: originalSpan, attributes: { "baton.link": "dead letter" } }],
+        attributes: {
+          "baton.redriven_from": `${letter.topic}/${letter.partition}/${letter.offset}`,
+          ...(letter.key === null ? {} : { "baton.request_id": letter.key.split("/")[0] ?? letter.key }),
+        },
+      },
+      original,
+    );
+    try {
+      await context.with(trace.setSpan(original, span), () =>
+        client.producer.sendRaw([
+          { topic: to, key: letter.key, value: letter.raw, headers: redrivenHeaders(letter.headers, letter, now) },
+        ]),
+      );
+    } finally {
+      span.end();
+    }
+    sent.push({ key: letter.key, to });
+  }
+  return sent;
 }
 
 function describe(letter: ReadMessage): string {

@@ -2,7 +2,9 @@ import { parseConfig } from "../../shared/config.ts";
 import type { ToolCall, ToolResult } from "../../shared/schemas/records.ts";
 import { KeyedTable } from "../../shared/kafka/keyed-table.ts";
 import { retryLadder } from "../../shared/topics.ts";
+import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { injectTraceContext } from "../../shared/telemetry/propagation.ts";
+import { withLogContext } from "../../shared/telemetry/log-context.ts";
 import { startStageProcess, type StageProcess } from "../../shared/stage-process.ts";
 import type { OutgoingMessage } from "../../shared/kafka/producer.ts";
 import { executorConfigSchema } from "./config.ts";
@@ -42,21 +44,57 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
       await Promise.all([outcomes.start(), intents.start()]);
       const settings = (tool: string): ToolSettings => settingsOf(servers, tool);
       const guard = new ToolGuard(settings);
-      // Every tool call counted, timed and tracked in flight; breaker states refreshed as calls end.
+      // Every tool call traced (a CLIENT span whose context the MCP server receives in `_meta`), logged with
+      // its tool, counted, timed and tracked in flight; breaker states refreshed as calls end.
       const measured: ToolInvoker = {
-        async call(tool, args, options) {
-          metrics.toolCallsInFlight.inc({ tool });
-          const stop = metrics.toolCallSeconds.startTimer({ tool });
-          try {
-            const outcome = await connections.call(tool, args, options);
-            metrics.toolCalls.inc({ tool, status: outcome.status });
-            return outcome;
-          } finally {
-            stop();
-            metrics.toolCallsInFlight.dec({ tool });
-            for (const [name, state] of guard.breakerStates())
-              metrics.breakerOpen.set({ tool: name }, state === "open" ? 1 : 0);
-          }
+        call(tool, args, options) {
+          const span = backbone.tracing.tracer.startSpan(`tools/call ${tool}`, {
+            kind: SpanKind.CLIENT,
+            attributes: {
+              "mcp.method.name": "tools/call",
+              "gen_ai.operation.name": "execute_tool",
+              "gen_ai.tool.name": tool,
+              "baton.tool": tool,
+              "baton.idempotency_key": options.meta["baton/idempotencyKey"] ?? "",
+            },
+          });
+          return context.with(trace.setSpan(context.active(), span), () =>
+            withLogContext({ tool }, async () => {
+              metrics.toolCallsInFlight.inc({ tool });
+              const stop = metrics.toolCallSeconds.startTimer({ tool });
+              const startedAt = performance.now();
+              try {
+                const outcome = await connections.call(tool, args, {
+                  ...options,
+                  meta: { ...options.meta, ...injectTraceContext() },
+                });
+                metrics.toolCalls.inc({ tool, status: outcome.status });
+                logger.info(
+                  {
+                    status: outcome.status,
+                    ...(outcome.status === "SUCCEEDED" ? {} : { error: outcome.error }),
+                    durationMs: Math.round(performance.now() - startedAt),
+                  },
+                  "tool call done",
+                );
+                span.setAttribute("baton.tool.status", outcome.status);
+                if (outcome.status !== "SUCCEEDED")
+                  span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error });
+                return outcome;
+              } catch (error) {
+                logger.warn({ err: error }, "tool call failed");
+                span.recordException(error as Error);
+                span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+                throw error;
+              } finally {
+                span.end();
+                stop();
+                metrics.toolCallsInFlight.dec({ tool });
+                for (const [name, state] of guard.breakerStates())
+                  metrics.breakerOpen.set({ tool: name }, state === "open" ? 1 : 0);
+              }
+            }),
+          );
         },
       };
       // A duplicate of a call still running here (a replayed chunk) waits for that call instead of starting another.

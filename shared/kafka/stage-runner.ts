@@ -135,6 +135,8 @@ export class StageRunner<T> {
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: this.heartbeatIntervalMs,
       partitionAssigners: [coPartitionedAssigner],
+      // A resumed partition (a retry come due, a window with room) is fetched within this, not kafkajs's 5 s.
+      maxWaitTimeInMs: 500,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.assigned.clear();
@@ -454,6 +456,8 @@ export class StageRunner<T> {
             consumerGroup: groupId,
           }),
           "baton.stage": stage,
+          "baton.attempt": attemptOf(headers),
+          ...(key === null ? {} : { "baton.request_id": key.split("/")[0] ?? key }),
         },
       },
       parent,

@@ -20,7 +20,10 @@ import type {
   ToolCall,
 } from "../../shared/schemas/records.ts";
 import { TestPipeline } from "./pipeline.ts";
+import { eventually } from "../integration/harness.ts";
 import { findDeadLetters, redrive } from "../../cli/dlq-command.ts";
+import { findRequestTraces } from "../../cli/trace-command.ts";
+import { buildWaterfalls } from "../../cli/trace-view.ts";
 
 let pipeline: TestPipeline;
 let backbone: Backbone;
@@ -28,7 +31,7 @@ let producer: BatonProducer;
 let responses: TopicWatcher<Response>;
 
 beforeAll(async () => {
-  const config = parseConfig(backboneConfigSchema, { OTEL_TRACES_EXPORTER: "none" });
+  const config = parseConfig(backboneConfigSchema, { OTEL_TRACES_EXPORTER: "zipkin" });
   backbone = createBackbone("baton-e2e", config, createLogger({ service: "baton-e2e", level: "warn" }));
   producer = await BatonProducer.connect({
     kafka: backbone.kafka,
@@ -288,6 +291,69 @@ describe("the pipeline end to end", () => {
     expect(retry?.headers["baton-attempt"]).toBe("2");
     expect(retry?.headers["baton-last-error"]).toMatch(/^TIMEOUT: stuck-kb\/search did not answer within 500 ms/);
   });
+
+  it("one support request with a retried step is one trace in Zipkin: all four stages, the retry and the MCP calls", async () => {
+    const request = await submit("Where is my parcel?", { tenant: "slow", workflow: "flaky-support" });
+    const response = await answer(request, 30_000);
+    expect(response.status).toBe("ANSWERED");
+    expect(response.steps).toEqual([expect.objectContaining({ stepId: "search", status: "SUCCEEDED", attempts: 2 })]);
+    // Stages export in batches every few seconds; the search finds the request's trace by its id.
+    const query = { zipkinUrl: "http://127.0.0.1:9411", requestId: request.requestId, lookbackMs: 600_000, limit: 10 };
+    const complete = (
+      spans: Array<{ name?: string | undefined; localEndpoint?: { serviceName?: string | undefined } | undefined }>,
+    ): boolean => {
+      const services = new Set(spans.map((span) => span.localEndpoint?.serviceName));
+      return (
+        ["baton-planner", "baton-policy", "baton-executor", "baton-summarizer"].every((service) =>
+          services.has(service),
+        ) &&
+        spans.some((span) => span.name === "process baton.allowed-calls.retry.1s") &&
+        spans.filter((span) => span.name === "tools/call flaky-kb/search").length >= 2 &&
+        spans.some((span) => span.name === "send baton.responses")
+      );
+    };
+    const traces = await eventually(async () => {
+      const found = await findRequestTraces(query);
+      return found.length > 0 && complete(found.flat()) ? found : undefined;
+    }, 40_000);
+    const traceIds = new Set(traces.flat().map((span) => span.traceId));
+    expect([...traceIds]).toHaveLength(1);
+    const spans = traces.flat();
+    const calls = spans.filter((span) => span.name === "tools/call flaky-kb/search");
+    expect(calls.every((call) => call.kind === "CLIENT" && call.tags?.["gen_ai.tool.name"] === "flaky-kb/search")).toBe(
+      true,
+    );
+    expect(calls.some((call) => call.tags?.error !== undefined)).toBe(true);
+    const retried = spans.find((span) => span.name === "process baton.allowed-calls.retry.1s");
+    expect(retried?.tags?.["baton.attempt"]).toBe("2");
+    expect(retried?.tags?.["messaging.destination.name"]).toBe("baton.allowed-calls.retry.1s");
+    // `baton trace` lays the same spans out as one waterfall, every stage in it.
+    const [waterfall] = buildWaterfalls(traces);
+    expect(waterfall?.rows.map((row) => row.stage)).toEqual(
+      expect.arrayContaining(["planner", "policy", "executor", "summarizer"]),
+    );
+    // The stage's log lines about this request carry its requestId, stage, tool, attempt and the same trace id.
+    const traceId = [...traceIds][0] ?? "";
+    const lines = (pipeline.stages.get("executor") ?? [])
+      .flatMap((stage) => stage.log.split("\n"))
+      .filter((line) => line.includes(request.requestId))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines).toContainEqual(
+      expect.objectContaining({ requestId: request.requestId, stage: "executor", attempt: 1, trace_id: traceId }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        msg: "tool call done",
+        requestId: request.requestId,
+        stage: "executor",
+        tool: "flaky-kb/search",
+        attempt: 2,
+        status: "SUCCEEDED",
+        trace_id: traceId,
+      }),
+    );
+  }, 90_000);
 
   it("a dead letter redriven to its origin is processed as a new attempt", async () => {
     const request: Request = {

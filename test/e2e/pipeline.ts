@@ -45,7 +45,8 @@ export class TestPipeline {
       POLICY_FILE: join(root, configuration.policyFile),
       MCP_SERVERS_FILE: join(root, configuration.serversFile),
       BATON_TOOLS_DATA_DIR: toolsDataDir,
-      OTEL_TRACES_EXPORTER: "none",
+      // Traces go to the stack's Zipkin, where the tracing test reads them back.
+      OTEL_TRACES_EXPORTER: "zipkin",
       BATON_LOG_LEVEL: "info",
     };
   }

@@ -17,7 +17,7 @@ describe("faultsSetting", () => {
 
   it("reads delay, error, crash, slow, slowms and seed", () => {
     const { BATON_TOOLS_FAULTS } = parseEnvironment(schema, {
-      BATON_TOOLS_FAULTS: "delay=200, error=0.1,crash=0.01,slow=0.2,slowms=3000,seed=42",
+      BATON_TOOLS_FAULTS: "delay=200, error=0.1,crash=0.01,slow=0.2,slowms=3000,slowfirst=2,seed=42",
     });
     expect(BATON_TOOLS_FAULTS).toEqual({
       delayMs: 200,
@@ -25,6 +25,7 @@ describe("faultsSetting", () => {
       crashRate: 0.01,
       slowRate: 0.2,
       slowMs: 3000,
+      slowFirst: 2,
       seed: 42,
     });
   });
@@ -35,6 +36,18 @@ describe("faultsSetting", () => {
     const started = Date.now();
     await injector.around("search", succeed);
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  });
+
+  it("the first slowfirst calls are slow, the later ones are not", async () => {
+    const { BATON_TOOLS_FAULTS } = parseEnvironment(schema, { BATON_TOOLS_FAULTS: "slowfirst=1,slowms=300" });
+    const injector = createFaultInjector(BATON_TOOLS_FAULTS, logger);
+    const timed = async (): Promise<number> => {
+      const started = Date.now();
+      await injector.around("search", succeed);
+      return Date.now() - started;
+    };
+    expect(await timed()).toBeGreaterThanOrEqual(290);
+    expect(await timed()).toBeLessThan(290);
   });
 
   it("names every bad pair under BATON_TOOLS_FAULTS", () => {

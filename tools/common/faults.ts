@@ -17,12 +17,22 @@ export interface Faults {
   slowRate: number;
   /** Milliseconds a slow call waits. */
   slowMs: number;
+  /** How many of the server's first calls are slow for sure (a deterministic timeout, then answers). */
+  slowFirst: number;
   /** Seed of the random draws, so a run can be repeated; random when absent. */
   seed: number | undefined;
 }
 
 /** No delay, no errors, no crashes. */
-export const noFaults: Faults = { delayMs: 0, errorRate: 0, crashRate: 0, slowRate: 0, slowMs: 2_000, seed: undefined };
+export const noFaults: Faults = {
+  delayMs: 0,
+  errorRate: 0,
+  crashRate: 0,
+  slowRate: 0,
+  slowMs: 2_000,
+  slowFirst: 0,
+  seed: undefined,
+};
 
 const faultValues = {
   delay: z.coerce.number().int().min(0).max(600_000),
@@ -30,6 +40,7 @@ const faultValues = {
   crash: z.coerce.number().min(0).max(1),
   slow: z.coerce.number().min(0).max(1),
   slowms: z.coerce.number().int().min(0).max(600_000),
+  slowfirst: z.coerce.number().int().min(0).max(1_000_000),
   seed: z.coerce
     .number()
     .int()
@@ -45,7 +56,8 @@ function isFaultKey(key: string): key is FaultKey {
 
 /**
  * The BATON_TOOLS_FAULTS setting: comma-separated `key=value` pairs from `delay` (ms), `error`, `crash` and
- * `slow` (probabilities), `slowms` (how long a slow call waits) and `seed`, e.g.
+ * `slow` (probabilities), `slowms` (how long a slow call waits), `slowfirst` (that many first calls are slow)
+ * and `seed`, e.g.
  * `delay=200,error=0.1,crash=0.01,slow=0.05,slowms=3000,seed=42`. Unset or empty means no faults.
  */
 export const faultsSetting = z
@@ -61,7 +73,7 @@ export const faultsSetting = z
       if (!isFaultKey(key) || rest.length > 0) {
         context.addIssue({
           code: "custom",
-          message: `"${pair}" is not one of delay=<ms>, error=<0..1>, crash=<0..1>, slow=<0..1>, slowms=<ms>, seed=<int>`,
+          message: `"${pair}" is not one of delay=<ms>, error=<0..1>, crash=<0..1>, slow=<0..1>, slowms=<ms>, slowfirst=<n>, seed=<int>`,
         });
         continue;
       }
@@ -78,6 +90,7 @@ export const faultsSetting = z
       else if (key === "crash") faults.crashRate = parsed.data;
       else if (key === "slow") faults.slowRate = parsed.data;
       else if (key === "slowms") faults.slowMs = parsed.data;
+      else if (key === "slowfirst") faults.slowFirst = parsed.data;
       else faults.seed = parsed.data;
     }
     return faults;
@@ -107,10 +120,12 @@ export function createFaultInjector(
   exit: (code: number) => void = (code) => process.exit(code),
 ): FaultInjector {
   const random = seededRandom(faults.seed ?? randomInt(2 ** 32 - 1));
+  let calls = 0;
   return {
     async around(tool, call) {
+      calls += 1;
       if (faults.delayMs > 0) await sleep(faults.delayMs);
-      if (faults.slowRate > 0 && random() < faults.slowRate) {
+      if (calls <= faults.slowFirst || (faults.slowRate > 0 && random() < faults.slowRate)) {
         logger.warn({ tool, fault: "slow" }, "injected fault: answering late");
         await sleep(faults.slowMs);
       }
