@@ -11,7 +11,7 @@ import { executorConfigSchema } from "./config.ts";
 import { executeCall, executorTopics } from "./executor.ts";
 import { ToolGuard } from "./tool-guard.ts";
 import { McpConnections, type ToolInvoker } from "./mcp-connections.ts";
-import { loadServers, settingsOf, type ToolSettings } from "./servers-file.ts";
+import { loadServers, serverLimitsOf, settingsOf, type ToolSettings } from "./servers-file.ts";
 
 /** Starts the executor: connects the MCP servers, publishes their catalogues, runs cleared calls. */
 export async function runExecutor(env: Record<string, string | undefined>): Promise<StageProcess> {
@@ -43,7 +43,7 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
       const intents = new KeyedTable<ToolCall>({ kafka, codec, logger, topic: executorTopics.toolIntents });
       await Promise.all([outcomes.start(), intents.start()]);
       const settings = (tool: string): ToolSettings => settingsOf(servers, tool);
-      const guard = new ToolGuard(settings);
+      const guard = new ToolGuard(settings, (tool) => serverLimitsOf(servers, tool));
       // Every tool call traced (a CLIENT span whose context the MCP server receives in `_meta`), logged with
       // its tool, counted, timed and tracked in flight; breaker states refreshed as calls end.
       const measured: ToolInvoker = {

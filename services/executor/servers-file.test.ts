@@ -32,7 +32,7 @@ describe("loadServers", () => {
   it("fills defaults for a stdio server: no arguments, no extra environment, no tool settings", async () => {
     const servers = await loadServers(await file("servers:\n  - { name: kb, transport: stdio, command: node }\n"));
     expect(servers).toEqual([
-      { name: "kb", transport: "stdio", command: "node", args: [], env: {}, defaults: {}, tools: {} },
+      { name: "kb", transport: "stdio", command: "node", args: [], env: {}, defaults: {}, tools: {}, limits: {} },
     ]);
   });
 

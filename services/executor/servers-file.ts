@@ -38,9 +38,21 @@ export const toolSettingsSchema = z.strictObject({
 /** One tool's settings. */
 export type ToolSettings = z.output<typeof toolSettingsSchema>;
 
+/** Limits one server's tools share, on top of each tool's own. */
+export const serverLimitsSchema = z.strictObject({
+  /** Calls in flight at once across all the server's tools; more wait their turn. */
+  concurrency: z.number().int().positive().optional(),
+  /** Calls started per second at most across all the server's tools. */
+  ratePerSecond: z.number().positive().optional(),
+});
+
+/** One server's shared limits. */
+export type ServerLimits = z.output<typeof serverLimitsSchema>;
+
 const settingsShape = {
   defaults: toolSettingsSchema.default({}),
   tools: z.record(z.string(), toolSettingsSchema).default({}),
+  limits: serverLimitsSchema.default({}),
 };
 
 const serverSchema = z.discriminatedUnion("transport", [
@@ -98,4 +110,10 @@ export function settingsOf(servers: readonly ServerSpec[], tool: string): ToolSe
   const server = servers.find((candidate) => candidate.name === serverName);
   if (server === undefined) return {};
   return { ...server.defaults, ...(server.tools[toolName] ?? {}) };
+}
+
+/** The limits a qualified tool's server sets for all its tools together. */
+export function serverLimitsOf(servers: readonly ServerSpec[], tool: string): ServerLimits {
+  const server = servers.find((candidate) => candidate.name === tool.slice(0, tool.indexOf("/")));
+  return server?.limits ?? {};
 }

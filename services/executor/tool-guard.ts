@@ -9,7 +9,7 @@ import {
 } from "cockatiel";
 import { RateLimiterMemory, RateLimiterQueue } from "rate-limiter-flexible";
 import type { ToolCallOutcome } from "./mcp-connections.ts";
-import type { ToolSettings } from "./servers-file.ts";
+import type { ServerLimits, ToolSettings } from "./servers-file.ts";
 
 /** Thrown by {@link ToolGuard.run} when a tool's breaker is open: the call was not made. */
 export class CircuitOpenError extends Error {
@@ -40,17 +40,38 @@ interface Guards {
   rate: RateLimiterQueue | undefined;
 }
 
+/** A concurrency limit (cockatiel bulkhead; more calls wait their turn) and a rate limit (a token queue). */
+function limitsOf(settings: { concurrency?: number | undefined; ratePerSecond?: number | undefined }): {
+  limit: IPolicy | undefined;
+  rate: RateLimiterQueue | undefined;
+} {
+  return {
+    limit: settings.concurrency === undefined ? undefined : bulkhead(settings.concurrency, Number.MAX_SAFE_INTEGER),
+    rate:
+      settings.ratePerSecond === undefined
+        ? undefined
+        : new RateLimiterQueue(
+            new RateLimiterMemory({ points: Math.max(1, Math.floor(settings.ratePerSecond)), duration: 1 }),
+            { maxQueueSize: 100_000 },
+          ),
+  };
+}
+
 /**
- * Per-tool resource coordination from the servers file: a concurrency limit (cockatiel bulkhead), a rate
- * limit (rate-limiter-flexible queue) and a circuit breaker (cockatiel) that opens on consecutive transient
- * failures. Tools without settings run unguarded.
+ * Per-tool and per-server resource coordination from the servers file: concurrency limits (cockatiel
+ * bulkheads), rate limits (rate-limiter-flexible queues), each per tool and shared by a server's tools, and
+ * a circuit breaker per tool (cockatiel) that opens on consecutive transient failures. Tools without
+ * settings run unguarded.
  */
 export class ToolGuard {
   private readonly guards = new Map<string, Guards>();
+  private readonly servers = new Map<string, Omit<Guards, "breaker">>();
   private readonly settingsOf: (tool: string) => ToolSettings;
+  private readonly serverLimitsOf: (tool: string) => ServerLimits;
 
-  constructor(settingsOf: (tool: string) => ToolSettings) {
+  constructor(settingsOf: (tool: string) => ToolSettings, serverLimitsOf: (tool: string) => ServerLimits = () => ({})) {
     this.settingsOf = settingsOf;
+    this.serverLimitsOf = serverLimitsOf;
   }
 
   private guardsOf(tool: string): Guards {
@@ -68,28 +89,32 @@ export class ToolGuard {
                   breaker: new ConsecutiveBreaker(settings.breaker.failures),
                 },
               ),
-        limit: settings.concurrency === undefined ? undefined : bulkhead(settings.concurrency, Number.MAX_SAFE_INTEGER),
-        rate:
-          settings.ratePerSecond === undefined
-            ? undefined
-            : new RateLimiterQueue(
-                new RateLimiterMemory({ points: Math.max(1, Math.floor(settings.ratePerSecond)), duration: 1 }),
-                {
-                  maxQueueSize: 100_000,
-                },
-              ),
+        ...limitsOf(settings),
       };
       this.guards.set(tool, guards);
     }
     return guards;
   }
 
-  /** Runs one call of a tool within its limits; throws {@link CircuitOpenError} when its breaker is open. */
+  private serverGuardsOf(tool: string): Omit<Guards, "breaker"> {
+    const server = tool.slice(0, tool.indexOf("/"));
+    let guards = this.servers.get(server);
+    if (guards === undefined) {
+      guards = limitsOf(this.serverLimitsOf(tool));
+      this.servers.set(server, guards);
+    }
+    return guards;
+  }
+
+  /** Runs one call of a tool within its and its server's limits; throws {@link CircuitOpenError} when its breaker is open. */
   async run(tool: string, call: () => Promise<ToolCallOutcome>): Promise<ToolCallOutcome> {
     const { breaker, limit, rate } = this.guardsOf(tool);
+    const server = this.serverGuardsOf(tool);
     const limited = async (): Promise<ToolCallOutcome> => {
       if (rate !== undefined) await rate.removeTokens(1);
-      return limit === undefined ? call() : limit.execute(call);
+      if (server.rate !== undefined) await server.rate.removeTokens(1);
+      const withinTool = (): Promise<ToolCallOutcome> => (limit === undefined ? call() : limit.execute(call));
+      return server.limit === undefined ? withinTool() : server.limit.execute(withinTool);
     };
     if (breaker === undefined) return limited();
     try {
