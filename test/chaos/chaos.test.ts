@@ -18,9 +18,10 @@ import { stackUp } from "../../cli/stack/stack.ts";
 import type { StageName } from "../../cli/stage-commands.ts";
 import { TestPipeline } from "../e2e/pipeline.ts";
 
-// Under steady load, kills every stage with SIGKILL (twice each), restarts the broker once, while the tools
-// fail, crash and answer late; then checks that every request has exactly one response or a dead letter, and
-// that no side effect (an email, a ticket) happened twice.
+// Two instances of every stage under steady load: kills every stage with SIGKILL (all its instances at once, or
+// one while the other takes over its partitions), restarts the broker once, while the tools fail, crash and
+// answer late; then checks that every request has exactly one response or a dead letter, and that no side effect
+// (an email, a ticket) happened twice.
 const requestCount = 150;
 const perSecond = 5;
 const run = randomUUID().slice(0, 8);
@@ -74,6 +75,7 @@ beforeAll(async () => {
     serversFile: "test/chaos/mcp-servers.yaml",
     toolsDataDir,
   });
+  for (const stage of ["planner", "policy", "executor", "summarizer"] as const) await pipeline.startStage(stage);
 }, 180_000);
 
 afterAll(async () => {
@@ -99,8 +101,16 @@ function request(index: number): Request {
   };
 }
 
+/** Kills every instance of a stage, then starts two again. */
 async function restart(stage: StageName): Promise<void> {
   await pipeline.kill(stage);
+  await pipeline.startStage(stage);
+  await pipeline.startStage(stage);
+}
+
+/** Kills one instance of a stage (the other takes over its partitions), then starts a new one. */
+async function replaceOne(stage: StageName): Promise<void> {
+  await pipeline.killOne(stage);
   await pipeline.startStage(stage);
 }
 
@@ -136,15 +146,15 @@ describe("chaos", () => {
       .map((topic) => new TopicWatcher<unknown>({ kafka, codec, topic: deadLetterTopicName(topic.name) }));
     await Promise.all([responses, ...deadLetters].map((watcher) => watcher.start()));
     const chaos: Array<[number, () => Promise<void>]> = [
-      [4_000, () => restart("executor")],
-      [8_000, () => restart("planner")],
-      [12_000, () => restart("policy")],
-      [15_000, () => restart("summarizer")],
+      [4_000, () => replaceOne("executor")],
+      [8_000, () => replaceOne("planner")],
+      [11_000, () => restart("policy")],
+      [14_000, () => restart("summarizer")],
       [18_000, restartBroker],
-      [23_000, () => restart("executor")],
-      [26_000, () => restart("planner")],
-      [28_000, () => restart("policy")],
-      [29_000, () => restart("summarizer")],
+      [22_000, () => restart("executor")],
+      [25_000, () => restart("planner")],
+      [27_000, () => replaceOne("policy")],
+      [29_000, () => replaceOne("summarizer")],
     ];
     const started = Date.now();
     const load = (async () => {
@@ -210,6 +220,18 @@ describe("chaos", () => {
           .map((line) => `${stage.stage}: ${line.slice(0, 300)}`),
       );
       console.log(problems.slice(-40).join("\n"));
+    }
+    for (const id of ids.filter((candidate) => responses.count(candidate) > 1).slice(0, 5)) {
+      const latest = responses.latest(id)?.value;
+      console.log(
+        `duplicate response ${id}: ${responses.count(id)} responses, latest ${latest?.status} ${latest?.error ?? ""}`,
+      );
+      for (const stage of [...pipeline.stages.values()].flat())
+        for (const line of stage.log
+          .split("\n")
+          .filter((text) => text.includes(id))
+          .slice(-10))
+          console.log(`  ${stage.stage}: ${line.slice(0, 300)}`);
     }
     expect(lost).toEqual([]);
     expect(duplicateEffects).toBe(0);

@@ -102,6 +102,15 @@ export class TestPipeline {
     this.stages.set(stage, []);
   }
 
+  /** Kills the oldest instance of a stage with SIGKILL; the others keep running and take over its partitions. */
+  async killOne(stage: StageName): Promise<void> {
+    const [oldest, ...rest] = this.stages.get(stage) ?? [];
+    if (oldest === undefined) return;
+    oldest.process.kill("SIGKILL");
+    await oldest.exited;
+    this.stages.set(stage, rest);
+  }
+
   /** Stops every instance of a stage with SIGTERM (it leaves its group at once) and returns their exit codes. */
   async stopStage(stage: StageName): Promise<Array<number | null>> {
     const instances = this.stages.get(stage) ?? [];
