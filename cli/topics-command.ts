@@ -6,13 +6,15 @@ import { createLogger } from "../shared/telemetry/logger.ts";
 import { loadCliConfig } from "./config.ts";
 import { runAction } from "./run-action.ts";
 
-/** Applies Baton's declared topics to the cluster; returns each topic's result. */
+/** Applies Baton's declared topics to the cluster and waits for its group coordinator; returns each topic's result. */
 export async function applyDeclaredTopics(): Promise<TopicApplyResult[]> {
   const config = loadCliConfig();
   const logger = createLogger({ service: "baton-cli", level: "warn" });
   const admin = await BatonAdmin.connect(createKafka({ brokers: config.KAFKA_BROKERS, clientId: "baton-cli", logger }));
   try {
-    return await admin.applyTopics(expandTopics(topics));
+    const results = await admin.applyTopics(expandTopics(topics));
+    await admin.waitForGroupCoordinator();
+    return results;
   } finally {
     await admin.disconnect();
   }

@@ -30,6 +30,9 @@ export function renderKafkaServerProperties(options: KafkaConfigOptions): string
       ["default.replication.factor", 1],
       ["auto.create.topics.enable", false],
       ["offsets.topic.replication.factor", 1],
+      // One partition each on a one-broker stack: a single coordinator to load, which `stack up` waits for.
+      ["offsets.topic.num.partitions", 1],
+      ["transaction.state.log.num.partitions", 1],
       ["transaction.state.log.replication.factor", 1],
       ["transaction.state.log.min.isr", 1],
       ["share.coordinator.state.topic.replication.factor", 1],

@@ -144,6 +144,27 @@ export class BatonAdmin {
     if (topics.length > 0) await this.admin.deleteTopics({ topics });
   }
 
+  /**
+   * Waits until the broker's group coordinator answers (a fresh broker loads `__consumer_offsets` after its first
+   * start, and a consumer that joins meanwhile crashes and restarts).
+   */
+  async waitForGroupCoordinator(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await this.admin.describeGroups(["baton-coordinator-probe"]);
+        return;
+      } catch (error) {
+        if (Date.now() > deadline)
+          throw new BatonError(
+            "KAFKA_UNAVAILABLE",
+            `the group coordinator did not answer: ${(error as Error).message}`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  }
+
   /** A consumer group's state and members. */
   async describeGroup(groupId: string): Promise<GroupDescription> {
     const { groups } = await this.admin.describeGroups([groupId]);

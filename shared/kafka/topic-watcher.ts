@@ -29,13 +29,22 @@ export class TopicWatcher<T> {
     const admin = this.kafka.admin();
     await admin.connect();
     const ends = await admin.fetchTopicOffsets(this.topic).finally(() => admin.disconnect());
+    // Where to read from next per partition: the topic's end at the start, then past each message seen. Set again
+    // at every join, so a consumer that kafkajs restarts (a coordinator still loading, a broker restart) goes on
+    // from there rather than from the end.
+    const next = new Map(ends.map(({ partition, high }) => [partition, high]));
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.topic], fromBeginning: false });
-    const joined = new Promise<void>((resolve) => this.consumer.on(this.consumer.events.GROUP_JOIN, () => resolve()));
+    const joined = new Promise<void>((resolve) =>
+      this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+        for (const [partition, offset] of next) this.consumer.seek({ topic: this.topic, partition, offset });
+        resolve();
+      }),
+    );
     await this.consumer.run({
-      // Committing lets the watcher resume where it was if its consumer restarts (a broker restart), not at the end.
-      autoCommit: true,
+      autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
+        next.set(partition, (BigInt(message.offset) + 1n).toString());
         const key = message.key?.toString("utf8");
         if (key === undefined) return;
         // A value that cannot be decoded (a dead letter's raw bytes) is kept as null rather than stalling the watcher.
@@ -53,7 +62,6 @@ export class TopicWatcher<T> {
         this.waiting.delete(key);
       },
     });
-    for (const { partition, high } of ends) this.consumer.seek({ topic: this.topic, partition, offset: high });
     await joined;
   }
 

@@ -131,14 +131,19 @@ describe("kafka client against Kafka 4", () => {
     const seen: Request[] = [];
     const runner = collectingRunner(topic, groupId, seen);
     await runner.start();
-    await eventually(() => (seen.length >= 3 ? true : undefined));
+    await eventually(() => (new Set(seen.map((request) => request.requestId)).size >= 3 ? true : undefined));
+    const committedSum = async (): Promise<number> =>
+      [...(await harness.admin.groupOffsets(groupId, topic)).values()].reduce(
+        (sum, offset) => sum + Math.max(0, Number(offset)),
+        0,
+      );
+    // Handled is not yet committed: the runner commits after each chunk.
+    expect(await eventually(async () => ((await committedSum()) === 3 ? 3 : undefined))).toBe(3);
     const live = await harness.admin.describeGroup(groupId);
     expect(live.state).toBe("Stable");
     expect(live.members).toHaveLength(1);
     await runner.stop();
-
-    const committed = await harness.admin.groupOffsets(groupId, topic);
-    expect([...committed.values()].reduce((sum, offset) => sum + Number(offset), 0)).toBe(3);
+    expect(await committedSum()).toBe(3);
     await harness.admin.resetGroupOffsets(groupId, topic, "earliest");
     const reset = await harness.admin.groupOffsets(groupId, topic);
     expect([...reset.values()].every((offset) => offset === "0")).toBe(true);
