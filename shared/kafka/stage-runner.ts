@@ -202,7 +202,9 @@ export class StageRunner<T> {
     if (!this.running) return;
     this.running = false;
     if (this.windows.size > 0) {
-      this.consumer.pause([...this.assigned].map(([topic, partitions]) => ({ topic, partitions })));
+      this.flow("pause", () =>
+        this.consumer.pause([...this.assigned].map(([topic, partitions]) => ({ topic, partitions }))),
+      );
       const until = Date.now() + (this.options.drainTimeoutMs ?? 30_000);
       const busy = (): boolean => [...this.windows.values()].some((window) => !window.idle || window.flushing);
       while (busy() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -287,7 +289,7 @@ export class StageRunner<T> {
       }
       if (current.full) {
         current.pausedWhenFull = true;
-        this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
+        this.flow("pause", () => this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]));
         break;
       }
       current.start(message.offset);
@@ -321,7 +323,7 @@ export class StageRunner<T> {
           results = [];
           if (window.pausedWhenFull && !window.full && this.running) {
             window.pausedWhenFull = false;
-            this.consumer.resume([{ topic: window.topic, partitions: [window.partition] }]);
+            this.flow("resume", () => this.consumer.resume([{ topic: window.topic, partitions: [window.partition] }]));
           }
         }
       } catch (error) {
@@ -350,14 +352,12 @@ export class StageRunner<T> {
     );
     const restart = window.restartOffset;
     if (options.seek && this.running && restart !== undefined) {
-      try {
-        this.consumer.seek({ topic: window.topic, partition: window.partition, offset: restart });
-      } catch (seekError) {
-        this.options.logger.warn({ err: seekError }, "could not rewind the partition");
-      }
+      this.flow("rewind", () =>
+        this.consumer.seek({ topic: window.topic, partition: window.partition, offset: restart }),
+      );
     }
     if (window.pausedWhenFull && this.running)
-      this.consumer.resume([{ topic: window.topic, partitions: [window.partition] }]);
+      this.flow("resume", () => this.consumer.resume([{ topic: window.topic, partitions: [window.partition] }]));
   }
 
   /**
@@ -428,12 +428,29 @@ export class StageRunner<T> {
     }
   }
 
+  /**
+   * Pauses, resumes or seeks a partition. kafkajs refuses these while it restarts a crashed consumer (which
+   * starts again from the committed offsets, unpaused); that is logged, not thrown from a timer.
+   */
+  private flow(action: string, change: () => void): void {
+    try {
+      change();
+    } catch (error) {
+      this.options.logger.warn({ stage: this.options.stage, action, err: error }, "consumer is restarting; skipped");
+    }
+  }
+
   /** Pauses a retry partition until its next message is due; the other partitions keep flowing. */
   private waitUntilDue(topic: string, partition: number, message: KafkaMessage): void {
     const wait = Math.max(0, dueAt(headersToText(message.headers)) - Date.now());
-    this.consumer.pause([{ topic, partitions: [partition] }]);
-    this.consumer.seek({ topic, partition, offset: message.offset });
-    const timer = setTimeout(() => this.consumer.resume([{ topic, partitions: [partition] }]), wait);
+    this.flow("pause", () => {
+      this.consumer.pause([{ topic, partitions: [partition] }]);
+      this.consumer.seek({ topic, partition, offset: message.offset });
+    });
+    const timer = setTimeout(
+      () => this.flow("resume", () => this.consumer.resume([{ topic, partitions: [partition] }])),
+      wait,
+    );
     timer.unref();
   }
 
