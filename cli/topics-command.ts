@@ -9,7 +9,8 @@ import { runAction } from "./run-action.ts";
 /** Applies Baton's declared topics to the cluster and waits for its group coordinator; returns each topic's result. */
 export async function applyDeclaredTopics(): Promise<TopicApplyResult[]> {
   const config = loadCliConfig();
-  const logger = createLogger({ service: "baton-cli", level: "warn" });
+  // kafkajs logs each retry while a restarted broker loads its coordinator; failures still end in a thrown error.
+  const logger = createLogger({ service: "baton-cli", level: "fatal" });
   const admin = await BatonAdmin.connect(createKafka({ brokers: config.KAFKA_BROKERS, clientId: "baton-cli", logger }));
   try {
     const results = await admin.applyTopics(expandTopics(topics));

@@ -136,7 +136,7 @@ function registryService(paths: StackPaths): ServiceDefinition {
     pidFile: join(serviceDir, "pid"),
     logFile: join(serviceDir, "output.log"),
     outputFile: join(serviceDir, "output.log"),
-    dataDir: undefined,
+    dataDir: join(serviceDir, "data"),
     javaArguments: (artifactDir) => [
       "-Xmx384m",
       ...lightJvmFlags,
@@ -145,6 +145,8 @@ function registryService(paths: StackPaths): ServiceDefinition {
       "-Dquarkus.http.port=8081",
       "-Dapicurio.storage.kind=sql",
       "-Dapicurio.storage.sql.kind=h2",
+      // On disk like Kafka's data, so messages written before a restart keep schema ids the registry knows.
+      `-Dapicurio.datasource.url=jdbc:h2:file:${join(serviceDir, "data", "registry")}`,
       "-Dapicurio.rest.deletion.group.enabled=true",
       "-Dapicurio.rest.deletion.artifact.enabled=true",
       "-Dapicurio.rest.deletion.artifact-version.enabled=true",
