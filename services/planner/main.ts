@@ -34,7 +34,22 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
     transactional: true,
     async setup({ backbone, producer }) {
       const { kafka, codec, logger } = backbone;
-      const runs = new KeyedTable<RunState>({ kafka, codec, logger, topic: plannerTopics.runs });
+      // Runs still running with a deadline, kept as the table changes, so the sweep never walks finished runs.
+      const deadlines = new Map<string, number>();
+      const signalled = new Set<string>();
+      const runs = new KeyedTable<RunState>({
+        kafka,
+        codec,
+        logger,
+        topic: plannerTopics.runs,
+        onChange: (requestId, run) => {
+          if (run?.status === "RUNNING" && run.deadlineAt !== null) deadlines.set(requestId, run.deadlineAt);
+          else {
+            deadlines.delete(requestId);
+            signalled.delete(requestId);
+          }
+        },
+      });
       const catalogues = new KeyedTable<ToolCatalog>({ kafka, codec, logger, topic: "baton.tool-catalogs" });
       await Promise.all([runs.start(), catalogues.start()]);
       const tool = (name: string): ToolDescription | undefined => {
@@ -50,13 +65,13 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
         now: Date.now,
       };
       // Every planner looks for runs past their deadline; the planner owning the run ends it.
-      const signalled = new Set<string>();
       const sweep = setInterval(() => {
         const now = Date.now();
         const expired: RunDeadline[] = [];
-        for (const [requestId, run] of runs.entries()) {
-          if (run.status !== "RUNNING" || run.deadlineAt === null || run.deadlineAt > now || signalled.has(requestId))
-            continue;
+        for (const [requestId, deadlineAt] of deadlines) {
+          if (deadlineAt > now || signalled.has(requestId)) continue;
+          const run = runs.get(requestId);
+          if (run?.status !== "RUNNING" || run.deadlineAt === null) continue;
           signalled.add(requestId);
           expired.push({ requestId, deadlineAt: run.deadlineAt });
         }

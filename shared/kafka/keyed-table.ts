@@ -5,12 +5,17 @@ import type { Logger } from "../telemetry/logger.ts";
 import { BatonError } from "../errors.ts";
 
 /** Options for {@link KeyedTable}. */
-export interface KeyedTableOptions {
+export interface KeyedTableOptions<T> {
   kafka: Kafka;
   codec: AvroCodec;
   logger: Logger;
   /** A compacted topic whose latest value per key is the state (a tombstone deletes the key). */
   topic: string;
+  /**
+   * Called with each value read or set (undefined for a tombstone), for indexes kept beside the table. Reads may
+   * deliver a key's older values after a newer `set`, so an index built on it is a hint to check with `get`.
+   */
+  onChange?: (key: string, value: T | undefined) => void;
 }
 
 /**
@@ -19,7 +24,7 @@ export interface KeyedTableOptions {
  * run moved to another planner is already known there; `catchUp` waits until what was written is read.
  */
 export class KeyedTable<T> {
-  private readonly options: KeyedTableOptions;
+  private readonly options: KeyedTableOptions<T>;
   private readonly consumer: Consumer;
   private readonly values = new Map<string, T>();
   /** Values this process wrote, ahead of the table's reading (which may still deliver older ones). */
@@ -27,7 +32,7 @@ export class KeyedTable<T> {
   private readonly positions = new Map<number, bigint>();
   private readonly listeners = new Set<() => void>();
 
-  constructor(options: KeyedTableOptions) {
+  constructor(options: KeyedTableOptions<T>) {
     this.options = options;
     this.consumer = options.kafka.consumer({
       groupId: `baton-table-${options.topic}-${randomUUID()}`,
@@ -61,10 +66,14 @@ export class KeyedTable<T> {
       eachMessage: async ({ partition, message }) => {
         const key = message.key?.toString("utf8");
         if (key !== undefined) {
-          if (message.value === null) this.values.delete(key);
-          else {
+          if (message.value === null) {
+            this.values.delete(key);
+            this.options.onChange?.(key, undefined);
+          } else {
             try {
-              this.values.set(key, (await codec.decode<T>(message.value)).value);
+              const { value } = await codec.decode<T>(message.value);
+              this.values.set(key, value);
+              this.options.onChange?.(key, value);
             } catch (error) {
               logger.error(
                 { topic, partition, offset: message.offset, err: error },
@@ -120,6 +129,7 @@ export class KeyedTable<T> {
    */
   set(key: string, value: T): void {
     this.written.set(key, value);
+    this.options.onChange?.(key, value);
   }
 
   /**
