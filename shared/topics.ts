@@ -11,7 +11,8 @@ export interface TopicDeclaration {
   partitions: number;
   /** -1 keeps messages forever. */
   retentionMs: number;
-  cleanupPolicy: "delete" | "compact";
+  /** `compact,delete`: the latest value per key, forgotten once older than the retention. */
+  cleanupPolicy: "delete" | "compact" | "compact,delete";
   /** Avro record of message values; registered under subject `<name>-value`. */
   valueRecord: RecordName;
   /** Delays of the consuming stage's retry topics `<name>.retry.<delay>`, shortest first. */
@@ -21,6 +22,13 @@ export interface TopicDeclaration {
 }
 
 const day = 24 * 60 * 60 * 1000;
+
+/**
+ * How long run state and idempotency records are kept: as long as the requests and dead letters that could bring
+ * a request or call back (a duplicate submitted, a dead letter redriven). Older ones are forgotten by the broker
+ * (`compact,delete`) and by the stages' in-memory tables.
+ */
+export const stateRetentionMs = 7 * day;
 
 /** Default retry ladder of a stage: 1 s, 10 s, 60 s, then the dead letter. */
 export const defaultRetryDelaysMs = [1_000, 10_000, 60_000] as const;
@@ -70,8 +78,8 @@ export const topics: readonly TopicDeclaration[] = [
     "baton.ToolCall",
     "Calls of non-idempotent tools about to run (compacted; never run twice)",
     {
-      cleanupPolicy: "compact",
-      retentionMs: -1,
+      cleanupPolicy: "compact,delete",
+      retentionMs: stateRetentionMs,
       retryDelaysMs: [],
       deadLetter: false,
     },
@@ -81,8 +89,8 @@ export const topics: readonly TopicDeclaration[] = [
     "baton.ToolResult",
     "The outcome of each idempotency key (compacted: a call never runs twice)",
     {
-      cleanupPolicy: "compact",
-      retentionMs: -1,
+      cleanupPolicy: "compact,delete",
+      retentionMs: stateRetentionMs,
       retryDelaysMs: [],
       deadLetter: false,
     },
@@ -93,8 +101,8 @@ export const topics: readonly TopicDeclaration[] = [
     "Outcome of each step, from executor or policy (planner reads)",
   ),
   pipelineTopic("baton.runs", "baton.RunState", "Planner state of every run (compacted; planners restore from it)", {
-    cleanupPolicy: "compact",
-    retentionMs: -1,
+    cleanupPolicy: "compact,delete",
+    retentionMs: stateRetentionMs,
     retryDelaysMs: [],
     deadLetter: false,
   }),

@@ -1,7 +1,7 @@
 import { parseConfig } from "../../shared/config.ts";
 import type { ToolCall, ToolResult } from "../../shared/schemas/records.ts";
 import { KeyedTable } from "../../shared/kafka/keyed-table.ts";
-import { retryLadder } from "../../shared/topics.ts";
+import { retryLadder, stateRetentionMs } from "../../shared/topics.ts";
 import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { injectTraceContext } from "../../shared/telemetry/propagation.ts";
 import { withLogContext } from "../../shared/telemetry/log-context.ts";
@@ -42,6 +42,12 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
       const outcomes = new KeyedTable<ToolResult>({ kafka, codec, logger, topic: executorTopics.toolOutcomes });
       const intents = new KeyedTable<ToolCall>({ kafka, codec, logger, topic: executorTopics.toolIntents });
       await Promise.all([outcomes.start(), intents.start()]);
+      // Idempotency records are kept as long as their topics keep them (a call older than that cannot come back).
+      const forget = setInterval(() => {
+        outcomes.evictOlderThan(stateRetentionMs);
+        intents.evictOlderThan(stateRetentionMs);
+      }, 60_000);
+      forget.unref();
       const settings = (tool: string): ToolSettings => settingsOf(servers, tool);
       const guard = new ToolGuard(settings, (tool) => serverLimitsOf(servers, tool));
       // Every tool call traced (a CLIENT span whose context the MCP server receives in `_meta`), logged with
@@ -142,6 +148,7 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
         },
         shutdown: [
           { name: "mcp", run: () => connections.close() },
+          { name: "retention", run: () => Promise.resolve(clearInterval(forget)) },
           { name: "tables", run: async () => void (await Promise.all([outcomes.stop(), intents.stop()])) },
         ],
       };

@@ -16,6 +16,7 @@ import { expireRun, plannerTopics, recordResult, startRun, type PlannerContext }
 import { loadWorkflows } from "./workflow-file.ts";
 import { planWithLlm } from "./llm-planner.ts";
 import { createLlmClient } from "../../shared/llm/llm-client.ts";
+import { stateRetentionMs } from "../../shared/topics.ts";
 
 /** Starts the planner: requests and tool results in; tool calls, run state and completed runs out. */
 export async function runPlanner(env: Record<string, string | undefined>): Promise<StageProcess> {
@@ -84,6 +85,12 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
           });
       }, 250);
       sweep.unref();
+      // Finished runs are forgotten after the state retention, as baton.runs forgets them (running ones are kept).
+      const forget = setInterval(() => {
+        const evicted = runs.evictOlderThan(stateRetentionMs, (run) => run.status === "RUNNING");
+        if (evicted > 0) logger.info({ evicted }, "forgot finished runs past the retention");
+      }, 60_000);
+      forget.unref();
       const llm = createLlmClient(config);
       if (llm !== undefined) logger.info({ provider: config.LLM_PROVIDER, model: llm.model }, "planning with an LLM");
       let caughtUp: Promise<void> = Promise.resolve();
@@ -140,6 +147,7 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
         },
         shutdown: [
           { name: "deadline sweep", run: () => Promise.resolve(clearInterval(sweep)) },
+          { name: "retention", run: () => Promise.resolve(clearInterval(forget)) },
           { name: "tables", run: async () => void (await Promise.all([runs.stop(), catalogues.stop()])) },
         ],
       };

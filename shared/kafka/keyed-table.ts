@@ -29,6 +29,8 @@ export class KeyedTable<T> {
   private readonly values = new Map<string, T>();
   /** Values this process wrote, ahead of the table's reading (which may still deliver older ones). */
   private readonly written = new Map<string, T>();
+  /** When each key was last written (the message's timestamp, or when `set`). */
+  private readonly writtenAt = new Map<string, number>();
   private readonly positions = new Map<number, bigint>();
   private readonly listeners = new Set<() => void>();
 
@@ -68,11 +70,13 @@ export class KeyedTable<T> {
         if (key !== undefined) {
           if (message.value === null) {
             this.values.delete(key);
+            this.writtenAt.delete(key);
             this.options.onChange?.(key, undefined);
           } else {
             try {
               const { value } = await codec.decode<T>(message.value);
               this.values.set(key, value);
+              this.writtenAt.set(key, Math.max(this.writtenAt.get(key) ?? 0, Number(message.timestamp)));
               this.options.onChange?.(key, value);
             } catch (error) {
               logger.error(
@@ -129,7 +133,27 @@ export class KeyedTable<T> {
    */
   set(key: string, value: T): void {
     this.written.set(key, value);
+    this.writtenAt.set(key, Date.now());
     this.options.onChange?.(key, value);
+  }
+
+  /**
+   * Forgets keys last written more than `ageMs` ago (as the broker does for a `compact,delete` topic), except
+   * those `keep` holds on to; returns how many were forgotten.
+   */
+  evictOlderThan(ageMs: number, keep: (value: T) => boolean = () => false, now = Date.now()): number {
+    let evicted = 0;
+    for (const [key, at] of this.writtenAt) {
+      if (at >= now - ageMs) continue;
+      const value = this.get(key);
+      if (value !== undefined && keep(value)) continue;
+      this.values.delete(key);
+      this.written.delete(key);
+      this.writtenAt.delete(key);
+      this.options.onChange?.(key, undefined);
+      evicted += 1;
+    }
+    return evicted;
   }
 
   /**
