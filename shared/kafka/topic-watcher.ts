@@ -16,11 +16,16 @@ export class TopicWatcher<T> {
   private readonly seen = new Map<string, ReceivedMessage<T>>();
   private readonly offsets = new Map<string, Set<string>>();
   private readonly waiting = new Map<string, Array<(message: ReceivedMessage<T>) => void>>();
+  private readonly keepAll: boolean;
+  private readonly all: Array<ReceivedMessage<T>> = [];
+  private readonly kept = new Set<string>();
 
-  constructor(options: { kafka: Kafka; codec: AvroCodec; topic: string }) {
+  /** `keepAll` keeps every message (not only each key's latest), for {@link matching}. */
+  constructor(options: { kafka: Kafka; codec: AvroCodec; topic: string; keepAll?: boolean }) {
     this.kafka = options.kafka;
     this.codec = options.codec;
     this.topic = options.topic;
+    this.keepAll = options.keepAll ?? false;
     this.consumer = options.kafka.consumer({ groupId: `baton-watcher-${randomUUID()}`, allowAutoTopicCreation: false });
   }
 
@@ -58,6 +63,11 @@ export class TopicWatcher<T> {
         const positions = this.offsets.get(key) ?? new Set<string>();
         positions.add(`${partition}/${message.offset}`);
         this.offsets.set(key, positions);
+        const position = `${partition}/${message.offset}`;
+        if (this.keepAll && !this.kept.has(position)) {
+          this.kept.add(position);
+          this.all.push(received);
+        }
         for (const resolve of this.waiting.get(key) ?? []) resolve(received);
         this.waiting.delete(key);
       },
@@ -85,6 +95,11 @@ export class TopicWatcher<T> {
   /** How many messages with this key arrived since the watcher started (duplicates show as more than one). */
   count(key: string): number {
     return this.offsets.get(key)?.size ?? 0;
+  }
+
+  /** Every message whose key passes `test`, in the order they arrived (with `keepAll`). */
+  matching(test: (key: string) => boolean): Array<ReceivedMessage<T>> {
+    return this.all.filter((message) => message.key !== null && test(message.key));
   }
 
   /** The latest message of a key, if one arrived. */
