@@ -163,11 +163,6 @@ export class StageRunner<T> {
     return this.running && [...this.assigned.values()].some((partitions) => partitions.length > 0);
   }
 
-  /** Partitions this instance currently owns, by topic. */
-  get assignment(): ReadonlyMap<string, number[]> {
-    return this.assigned;
-  }
-
   /** Connects, subscribes and starts consuming; resolves once the consumer is running. */
   async start(): Promise<void> {
     try {
@@ -270,7 +265,7 @@ export class StageRunner<T> {
    */
   private async processWindowed(payload: EachBatchPayload, bound: number): Promise<void> {
     const { batch } = payload;
-    const id = `${batch.topic}|${batch.partition}`;
+    const id = windowKey(batch.topic, batch.partition);
     let window = this.windows.get(id);
     if (window === undefined) {
       window = new PartitionWindow<Handled>(batch.topic, batch.partition, bound);
@@ -343,7 +338,7 @@ export class StageRunner<T> {
   private abandonWindow(window: PartitionWindow<Handled>, error: unknown, options: { seek: boolean }): void {
     if (window.abandoned) return;
     window.abandoned = true;
-    const id = `${window.topic}|${window.partition}`;
+    const id = windowKey(window.topic, window.partition);
     if (this.windows.get(id) === window) this.windows.delete(id);
     this.options.onChunkAborted?.(window.topic, window.partition);
     this.options.logger.warn(
@@ -540,6 +535,11 @@ export class StageRunner<T> {
       }),
     );
   }
+}
+
+/** The key of a topic-partition's window. */
+function windowKey(topic: string, partition: number): string {
+  return `${topic}|${partition}`;
 }
 
 /** A partition number's turn to process and publish, with its transactional producer in transactional stages. */
