@@ -11,15 +11,31 @@ export interface KafkaConnectionOptions {
   logger: Logger;
 }
 
+/**
+ * Refusals kafkajs logs as errors although it retries them at once and they end well: a transaction begun while
+ * the broker still writes the previous one's markers is refused until they are written (CONCURRENT_TRANSACTIONS).
+ */
+const expectedRetries = ["another concurrent operation on the same transaction"];
+
+/** The pino level for a kafkajs log entry: kafkajs's own, except expected retries, which are debug. */
+export function pinoLevelOf(
+  level: logLevel,
+  entry: { message: string; error?: unknown },
+): "error" | "warn" | "info" | "debug" {
+  const text = `${entry.message} ${typeof entry.error === "string" ? entry.error : ""}`;
+  if (expectedRetries.some((fragment) => text.includes(fragment))) return "debug";
+  if (level === logLevel.ERROR || level === logLevel.NOTHING) return "error";
+  if (level === logLevel.WARN) return "warn";
+  if (level === logLevel.INFO) return "info";
+  return "debug";
+}
+
 function pinoLogCreator(logger: Logger): logCreator {
   const child = logger.child({ component: "kafkajs" });
   return () =>
     ({ level, log }) => {
       const { message, ...extra } = log;
-      if (level === logLevel.ERROR || level === logLevel.NOTHING) child.error(extra, message);
-      else if (level === logLevel.WARN) child.warn(extra, message);
-      else if (level === logLevel.INFO) child.info(extra, message);
-      else child.debug(extra, message);
+      child[pinoLevelOf(level, log)](extra, message);
     };
 }
 

@@ -5,6 +5,9 @@ import { injectTraceContext } from "../telemetry/propagation.ts";
 import { BatonError } from "../errors.ts";
 import type { TextHeaders } from "./headers.ts";
 import { messagingAttributes } from "./messaging-attributes.ts";
+import { forgetCoordinators, installCoordinatorCache } from "./coordinator-cache.ts";
+
+installCoordinatorCache();
 
 /** A message to produce: the key as UTF-8 text, the value as a record of the topic's schema. */
 export interface OutgoingMessage {
@@ -74,8 +77,11 @@ export class BatonProducer {
     const producer = options.kafka.producer({
       // Java's murmur2 partitioning: a key lands on the same partition whichever client produced it.
       createPartitioner: Partitioners.DefaultPartitioner,
-      // An idempotent producer retries until the broker is back rather than drop or reorder a message.
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 30_000 },
+      // An idempotent producer retries until the broker is back rather than drop or reorder a message. The first
+      // retry comes fast: a transactional producer's next transaction is refused (CONCURRENT_TRANSACTIONS) while the
+      // broker still writes the previous one's commit markers, a few milliseconds (docs/decisions/005); the delay
+      // doubles from there, so a broker that is down is still asked about once a second after ten tries.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 1, maxRetryTime: 30_000 },
       idempotent: true,
       maxInFlightRequests: options.transactionalId === undefined ? 5 : 1,
       allowAutoTopicCreation: false,
@@ -184,6 +190,8 @@ export class BatonProducer {
       await kafkaTransaction.commit();
       return result;
     } catch (error) {
+      // The coordinator may have moved: look it up again for the abort and the next transaction.
+      forgetCoordinators();
       await kafkaTransaction.abort().catch(() => undefined);
       throw error;
     }

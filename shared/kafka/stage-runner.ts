@@ -135,8 +135,10 @@ export class StageRunner<T> {
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: this.heartbeatIntervalMs,
       partitionAssigners: [coPartitionedAssigner],
-      // A resumed partition (a retry come due, a window with room) is fetched within this, not kafkajs's 5 s.
-      maxWaitTimeInMs: 500,
+      // kafkajs fetches a resumed partition (a retry come due, a window with room) only with its next fetch, so
+      // this bounds how long it waits: well under a retry's delay; short for windows, which pause and resume
+      // all the time under load (docs/decisions/005).
+      maxWaitTimeInMs: options.maxInFlightPerPartition === undefined ? 500 : 50,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.assigned.clear();

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { BatonProducer } from "../../shared/kafka/producer.ts";
 import { StageRunner, type ReceivedMessage } from "../../shared/kafka/stage-runner.ts";
 import { readTopic } from "../../shared/kafka/topic-reader.ts";
+import { coordinatorLookups } from "../../shared/kafka/coordinator-cache.ts";
 import type { Request } from "../../shared/schemas/records.ts";
 import { eventually, openHarness, sampleRequest, type Harness } from "./harness.ts";
 
@@ -119,6 +120,59 @@ describe("kafka client against Kafka 4", () => {
       return offset === "-1" ? undefined : offset;
     });
     expect(committedOffset).toBe("1");
+  });
+
+  it("back-to-back transactions on one producer reuse their coordinators and all commit; a failed one looks them up again", async () => {
+    const input = harness.uniqueTopic("tx-loop-in");
+    const output = harness.uniqueTopic("tx-loop-out");
+    await harness.createTopic(input, { record: "baton.Request" });
+    await harness.createTopic(output, { record: "baton.Request" });
+    const { kafka, codec, tracing } = harness.backbone;
+    const transactional = await BatonProducer.connect({
+      kafka,
+      codec,
+      tracer: tracing.tracer,
+      transactionalId: `test-tx-loop-${randomUUID()}`,
+    });
+    const groupId = `test-tx-loop-group-${randomUUID()}`;
+    const oneTransaction = (index: number, fail = false) =>
+      transactional.transaction(async (transaction) => {
+        await transaction.send([{ topic: output, key: `loop-${index}`, value: sampleRequest(`loop-${index}`) }]);
+        await transaction.commitOffsets({
+          consumerGroupId: groupId,
+          offsets: [{ topic: input, partition: 0, offset: String(index + 1) }],
+        });
+        if (fail) throw new Error("logic failed");
+      });
+    try {
+      await oneTransaction(0);
+      const afterFirst = coordinatorLookups();
+      // Each starts while the broker may still write the previous one's markers (CONCURRENT_TRANSACTIONS, retried).
+      for (let index = 1; index < 10; index += 1) await oneTransaction(index);
+      expect(coordinatorLookups()).toBe(afterFirst);
+      await expect(oneTransaction(10, true)).rejects.toThrow("logic failed");
+      const afterFailure = coordinatorLookups();
+      await oneTransaction(11);
+      expect(coordinatorLookups()).toBeGreaterThan(afterFailure);
+    } finally {
+      await transactional.disconnect();
+    }
+    const seen = await readTopic({
+      kafka,
+      codec,
+      topic: output,
+      timeoutMs: 20_000,
+      until: (messages) => messages.some((message) => message.key === "loop-11"),
+    });
+    expect(seen.map((message) => message.key)).toEqual([
+      ...Array.from({ length: 10 }, (_, index) => `loop-${index}`),
+      "loop-11",
+    ]);
+    const committedOffset = await eventually(async () => {
+      const offset = (await harness.admin.groupOffsets(groupId, input)).get(0);
+      return offset === "12" ? offset : undefined;
+    });
+    expect(committedOffset).toBe("12");
   });
 
   it("admin describes a live consumer group and resets its offsets so the group reads again", async () => {
