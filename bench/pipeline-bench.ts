@@ -170,7 +170,7 @@ console.log(
   `per hop: p50 ${fixed(perHop)} ms = ${fixed(perHop / rawLatency.p50)}x the raw round trip; throughput ${fixed(pipelineThroughput.perSecond / rawThroughput.perSecond)}x raw`,
 );
 console.log(
-  `in sends of ${batchSize}: raw ${fixed(rawBatched.perSecond)} msg/s, support workflow ${fixed(pipelineBatched.perSecond)} req/s (p50 ${fixed(pipelineBatched.p50)} ms); throughput ${fixed(pipelineBatched.perSecond / rawBatched.perSecond)}x raw`,
+  `in sends of ${batchSize}: raw ${fixed(rawBatched.perSecond)} msg/s, support workflow ${fixed(pipelineBatched.perSecond)} req/s (p50 ${fixed(pipelineBatched.p50)} ms); throughput ${(pipelineBatched.perSecond / rawBatched.perSecond).toFixed(2)}x raw`,
 );
 console.log(
   `with poison pills (1 per 10 requests, dead-lettered): ${fixed(poisonedThroughput.perSecond)} req/s = ${fixed(poisonedThroughput.perSecond / pipelineThroughput.perSecond)}x the clean run`,
