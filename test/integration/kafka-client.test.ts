@@ -42,6 +42,35 @@ describe("kafka client against Kafka 4", () => {
     });
   }
 
+  /** An input and an output topic, and a transactional producer of its own. */
+  async function transactionalSetup(name: string) {
+    const input = harness.uniqueTopic(`${name}-in`);
+    const output = harness.uniqueTopic(`${name}-out`);
+    await harness.createTopic(input, { record: "baton.Request" });
+    await harness.createTopic(output, { record: "baton.Request" });
+    const { kafka, codec, tracing } = harness.backbone;
+    const transactional = await BatonProducer.connect({
+      kafka,
+      codec,
+      tracer: tracing.tracer,
+      transactionalId: `test-${name}-${randomUUID()}`,
+    });
+    return { input, output, transactional };
+  }
+
+  /** The keys of a topic's committed messages, read until one with `lastKey` has come. */
+  async function keysUntil(topic: string, lastKey: string): Promise<Array<string | null>> {
+    const { kafka, codec } = harness.backbone;
+    const seen = await readTopic({
+      kafka,
+      codec,
+      topic,
+      timeoutMs: 20_000,
+      until: (messages) => messages.some((message) => message.key === lastKey),
+    });
+    return seen.map((message) => message.key);
+  }
+
   it("an idempotent producer's messages reach a consumer group in order, and committed offsets survive a restart", async () => {
     const topic = harness.uniqueTopic("order");
     await harness.createTopic(topic, { record: "baton.Request" });
@@ -69,17 +98,7 @@ describe("kafka client against Kafka 4", () => {
   });
 
   it("a committed transaction shows its output and consumed offset together; an aborted one shows neither", async () => {
-    const input = harness.uniqueTopic("tx-in");
-    const output = harness.uniqueTopic("tx-out");
-    await harness.createTopic(input, { record: "baton.Request" });
-    await harness.createTopic(output, { record: "baton.Request" });
-    const { kafka, codec, tracing } = harness.backbone;
-    const transactional = await BatonProducer.connect({
-      kafka,
-      codec,
-      tracer: tracing.tracer,
-      transactionalId: `test-tx-${randomUUID()}`,
-    });
+    const { input, output, transactional } = await transactionalSetup("tx");
     const groupId = `test-tx-group-${randomUUID()}`;
     try {
       await transactional.transaction(async (transaction) => {
@@ -106,14 +125,7 @@ describe("kafka client against Kafka 4", () => {
       await transactional.disconnect();
     }
 
-    const seen = await readTopic({
-      kafka,
-      codec,
-      topic: output,
-      timeoutMs: 20_000,
-      until: (messages) => messages.some((message) => message.key === "after"),
-    });
-    expect(seen.map((message) => message.key)).toEqual(["committed", "after"]);
+    expect(await keysUntil(output, "after")).toEqual(["committed", "after"]);
     // Offsets sent in a transaction become readable once the broker has written the commit markers.
     const committedOffset = await eventually(async () => {
       const offset = (await harness.admin.groupOffsets(groupId, input)).get(0);
@@ -123,17 +135,7 @@ describe("kafka client against Kafka 4", () => {
   });
 
   it("back-to-back transactions on one producer reuse their coordinators and all commit; a failed one looks them up again", async () => {
-    const input = harness.uniqueTopic("tx-loop-in");
-    const output = harness.uniqueTopic("tx-loop-out");
-    await harness.createTopic(input, { record: "baton.Request" });
-    await harness.createTopic(output, { record: "baton.Request" });
-    const { kafka, codec, tracing } = harness.backbone;
-    const transactional = await BatonProducer.connect({
-      kafka,
-      codec,
-      tracer: tracing.tracer,
-      transactionalId: `test-tx-loop-${randomUUID()}`,
-    });
+    const { input, output, transactional } = await transactionalSetup("tx-loop");
     const groupId = `test-tx-loop-group-${randomUUID()}`;
     const oneTransaction = (index: number, fail = false) =>
       transactional.transaction(async (transaction) => {
@@ -157,14 +159,7 @@ describe("kafka client against Kafka 4", () => {
     } finally {
       await transactional.disconnect();
     }
-    const seen = await readTopic({
-      kafka,
-      codec,
-      topic: output,
-      timeoutMs: 20_000,
-      until: (messages) => messages.some((message) => message.key === "loop-11"),
-    });
-    expect(seen.map((message) => message.key)).toEqual([
+    expect(await keysUntil(output, "loop-11")).toEqual([
       ...Array.from({ length: 10 }, (_, index) => `loop-${index}`),
       "loop-11",
     ]);
