@@ -13,9 +13,14 @@ export interface KafkaConnectionOptions {
 
 /**
  * Refusals kafkajs logs as errors although it retries them at once and they end well: a transaction begun while
- * the broker still writes the previous one's markers is refused until they are written (CONCURRENT_TRANSACTIONS).
+ * the broker still writes the previous one's markers is refused until they are written (CONCURRENT_TRANSACTIONS),
+ * and a coordinator that a broker has just started loads its state first (COORDINATOR_LOAD_IN_PROGRESS). If they
+ * never end, kafkajs gives up with an error of its own, which stays an error.
  */
-const expectedRetries = ["another concurrent operation on the same transaction"];
+const expectedRetries = [
+  "another concurrent operation on the same transaction",
+  "The coordinator is loading and hence can't process requests",
+];
 
 /** The pino level for a kafkajs log entry: kafkajs's own, except expected retries, which are debug. */
 export function pinoLevelOf(

@@ -9,15 +9,20 @@ import { createRequire } from "node:module";
 /** How long a coordinator found is trusted without an error: bounds the wait after a coordinator moves. */
 export const coordinatorTtlMs = 5_000;
 
-interface CoordinatorQuery {
+export interface CoordinatorQuery {
   groupId: string;
   coordinatorType?: number;
 }
 
+/** What kafkajs hands back for a broker: its node id is all this module reads. */
+export interface BrokerLike {
+  nodeId: number;
+}
+
 /** The part of kafkajs's internal Cluster class this module uses. */
-interface ClusterInternals {
-  findGroupCoordinator: (this: ClusterInternals, query: CoordinatorQuery) => Promise<{ nodeId: number }>;
-  findBroker: (this: ClusterInternals, query: { nodeId: number }) => Promise<{ nodeId: number }>;
+export interface ClusterInternals {
+  findGroupCoordinator: (this: ClusterInternals, query: CoordinatorQuery) => Promise<BrokerLike>;
+  findBroker: (this: ClusterInternals, query: { nodeId: number }) => Promise<BrokerLike>;
 }
 
 interface Found {
@@ -25,32 +30,52 @@ interface Found {
   until: number;
 }
 
-const found = new WeakMap<ClusterInternals, Map<string, Found>>();
 let generation = 0;
-const seenGeneration = new WeakMap<ClusterInternals, number>();
-
-function cacheOf(cluster: ClusterInternals): Map<string, Found> {
-  let cache = found.get(cluster);
-  if (cache === undefined || seenGeneration.get(cluster) !== generation) {
-    cache = new Map();
-    found.set(cluster, cache);
-    seenGeneration.set(cluster, generation);
-  }
-  return cache;
-}
+let lookups = 0;
 
 /** Forgets every coordinator found, in every client of this process (after a failed transaction). */
 export function forgetCoordinators(): void {
   generation += 1;
 }
 
-let installed = false;
-let lookups = 0;
-
 /** How many times this process asked the cluster for a coordinator (not answered from memory). */
 export function coordinatorLookups(): number {
   return lookups;
 }
+
+/**
+ * Wraps a cluster's coordinator lookup with a memory per cluster: a coordinator found is asked for by node id
+ * (no round trip) until `coordinatorTtlMs` has passed, `forgetCoordinators` was called, or the broker cannot be
+ * found any more; then the cluster is asked again.
+ */
+export function rememberingLookup(
+  findUncached: ClusterInternals["findGroupCoordinator"],
+  now: () => number = Date.now,
+): ClusterInternals["findGroupCoordinator"] {
+  const memories = new WeakMap<ClusterInternals, { generation: number; found: Map<string, Found> }>();
+  return async function (this: ClusterInternals, query: CoordinatorQuery): Promise<BrokerLike> {
+    let memory = memories.get(this);
+    if (memory === undefined || memory.generation !== generation) {
+      memory = { generation, found: new Map() };
+      memories.set(this, memory);
+    }
+    const key = `${query.coordinatorType ?? 0}/${query.groupId}`;
+    const hit = memory.found.get(key);
+    if (hit !== undefined && hit.until > now()) {
+      try {
+        return await this.findBroker({ nodeId: hit.nodeId });
+      } catch {
+        memory.found.delete(key);
+      }
+    }
+    lookups += 1;
+    const broker = await findUncached.call(this, query);
+    memory.found.set(key, { nodeId: broker.nodeId, until: now() + coordinatorTtlMs });
+    return broker;
+  };
+}
+
+let installed = false;
 
 /** Makes kafkajs reuse the coordinators it finds; idempotent. */
 export function installCoordinatorCache(): void {
@@ -58,21 +83,5 @@ export function installCoordinatorCache(): void {
   installed = true;
   const require = createRequire(import.meta.url);
   const { prototype } = require("kafkajs/src/cluster/index.js") as { prototype: ClusterInternals };
-  const findUncached = prototype.findGroupCoordinator;
-  prototype.findGroupCoordinator = async function (this: ClusterInternals, query: CoordinatorQuery) {
-    const cache = cacheOf(this);
-    const key = `${query.coordinatorType ?? 0}/${query.groupId}`;
-    const hit = cache.get(key);
-    if (hit !== undefined && hit.until > Date.now()) {
-      try {
-        return await this.findBroker({ nodeId: hit.nodeId });
-      } catch {
-        cache.delete(key);
-      }
-    }
-    lookups += 1;
-    const broker = await findUncached.call(this, query);
-    cache.set(key, { nodeId: broker.nodeId, until: Date.now() + coordinatorTtlMs });
-    return broker;
-  };
+  prototype.findGroupCoordinator = rememberingLookup(prototype.findGroupCoordinator);
 }
