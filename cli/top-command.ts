@@ -3,6 +3,7 @@ import { z } from "zod";
 import { parsePrometheusText, type PrometheusSample } from "./prometheus-text.ts";
 import { fetchFailureReason } from "./fetch-failure.ts";
 import { runAction } from "./run-action.ts";
+import { localEndpoints } from "../shared/telemetry/local-endpoints.ts";
 import {
   renderTop,
   stageSnapshot,
@@ -173,7 +174,8 @@ export function registerTopCommand(program: Command): void {
         "summarizer 9467). in/s: messages consumed per second between refreshes; p99 ms: processing time of the",
         "messages handled in the interval (marked * when none were: since the stage started); lag: messages behind",
         "across its partitions; retries and dead: totals since the stage started; open breakers: tools failing fast.",
-        "A stage that does not answer shows as down. Several instances of a stage are summed.",
+        "A stage that does not answer shows as down. Several instances of a stage are summed. Without a flag for a",
+        "stage, top reads every instance of it started on this machine (.baton/run/metrics), or else its default port.",
         "",
         "Examples:",
         "  $ baton top",
@@ -184,6 +186,13 @@ export function registerTopCommand(program: Command): void {
     )
     .action(
       runAction(async (options: TopOptions) => {
+        const discovered = await localEndpoints();
+        for (const stage of topStages) {
+          // Not told where a stage is: every instance announced on this machine, or else its default port.
+          if (command.getOptionValueSource(stage) !== "default") continue;
+          const announced = discovered.filter((entry) => entry.stage === stage).map((entry) => entry.url);
+          if (announced.length > 0) options[stage] = announced;
+        }
         if (options.once === true) await once(options);
         else await live(options);
       }),

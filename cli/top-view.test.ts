@@ -173,6 +173,18 @@ describe("renderTop", () => {
     expect(lines).toContain("executor: http://127.0.0.1:9466/metrics did not answer (ECONNREFUSED)");
   });
 
+  it("counts the instances of a stage that has several, all up or some down", () => {
+    const two = (failures: Record<string, string>): StageScrape => ({
+      ...scrape(0, {}, "executor"),
+      endpoints: ["http://a/metrics", "http://b/metrics"],
+      failures,
+    });
+    const render = (current: StageScrape) =>
+      renderTop(topRows([current], [{ ...current, at: 2_000 }]), { at: new Date(0), intervalSeconds: 2, live: false });
+    expect(render(two({}))[3]).toMatch(/^executor +2\/2 up +0\.0 /);
+    expect(render(two({ "http://b/metrics": "timed out" }))[3]).toMatch(/^executor +1\/2 up +0\.0 /);
+  });
+
   it("marks a p99 taken since the stage started and explains the mark", () => {
     const idle = scrape(0, { processingBuckets: buckets([0.1, 4], [Number.POSITIVE_INFINITY, 4]) }, "policy");
     const lines = renderTop(topRows([idle], [{ ...idle, at: 2_000 }]), {

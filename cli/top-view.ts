@@ -202,7 +202,7 @@ export function renderTop(rows: StageRow[], options: RenderTopOptions): string[]
     `${"stage".padEnd(11)} ${"state".padEnd(8)} ${"in/s".padStart(8)} ${"p99 ms".padStart(9)} ${"lag".padStart(8)} ${"retries".padStart(8)} ${"dead".padStart(6)}  open breakers`,
   ];
   for (const row of rows) {
-    const state = row.state === "partial" ? `${row.answered}/${row.endpoints} up` : row.state;
+    const state = row.state !== "down" && row.endpoints > 1 ? `${row.answered}/${row.endpoints} up` : row.state;
     lines.push(
       `${row.stage.padEnd(11)} ${state.padEnd(8)} ${rate(row.messagesPerSecond).padStart(8)} ${latency(row).padStart(9)} ` +
         `${count(row.consumerLag).padStart(8)} ${count(row.retries).padStart(8)} ${count(row.deadLetters).padStart(6)}  ` +

@@ -5,6 +5,7 @@ import { StageRunner, type StageHandler } from "./kafka/stage-runner.ts";
 import { handleShutdown, type ShutdownStep } from "./shutdown.ts";
 import { retryLadder } from "./topics.ts";
 import { StageMetrics, serveMetrics } from "./telemetry/metrics.ts";
+import { announceEndpoint } from "./telemetry/local-endpoints.ts";
 
 /** Options for {@link startStageProcess}. */
 export interface StageProcessOptions<T> {
@@ -85,6 +86,12 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
   ];
   const endpoints = await serveMetrics({ metrics, port: options.metricsPort, ready: () => runner.ready, logger });
   steps.push({ name: "metrics", run: () => endpoints.close() });
+  // Tells `baton top` on this machine where this instance's metrics are; optional where the disk is read-only.
+  const withdraw = await announceEndpoint({ stage: options.stage, port: endpoints.port }).catch((error: unknown) => {
+    logger.debug({ err: error }, "cannot announce the metrics endpoint locally");
+    return () => Promise.resolve();
+  });
+  steps.push({ name: "metrics endpoint file", run: withdraw });
   handleShutdown({ logger, steps });
   await runner.start();
   logger.info({ stage: options.stage, topics: options.topics, metricsPort: endpoints.port }, "stage running");

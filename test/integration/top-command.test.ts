@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StageMetrics, serveMetrics } from "../../shared/telemetry/metrics.ts";
 import { createLogger } from "../../shared/telemetry/logger.ts";
 import { scrapeStage } from "../../cli/top-command.ts";
+import { announceEndpoint, localEndpoints } from "../../shared/telemetry/local-endpoints.ts";
 import { stageRow, type StageRow } from "../../cli/top-view.ts";
 
 const run = promisify(execFile);
@@ -108,6 +109,35 @@ describe("baton top against a stage's real metrics endpoint", () => {
       expect(frame.stages[0]?.failures).toEqual({ [`http://${down}/metrics`]: "ECONNREFUSED" });
     } finally {
       clearInterval(feeding);
+    }
+  });
+
+  it("without a flag for a stage, reads every instance of it announced on this machine", async () => {
+    const down = `127.0.0.1:${await closedPort()}`;
+    const withdraw = await announceEndpoint({ stage: "executor", port: endpoint.port });
+    try {
+      const { stdout } = await run(
+        process.execPath,
+        [
+          "cli/main.ts",
+          "top",
+          "--json",
+          "--interval",
+          "0.5",
+          ...["--planner", "--policy", "--summarizer"].flatMap((flag) => [flag, down]),
+        ],
+        { timeout: 30_000 },
+      );
+      const executor = (JSON.parse(stdout) as { stages: StageRow[] }).stages.find((row) => row.stage === "executor");
+      // Executors of a running demo announce themselves too; the one announced here always answers.
+      const announced = (await localEndpoints()).filter((entry) => entry.stage === "executor");
+      expect(announced.map((entry) => entry.url)).toContain(url);
+      expect(executor?.endpoints).toBe(announced.length);
+      expect(executor?.answered).toBeGreaterThanOrEqual(1);
+      expect(Object.keys(executor?.failures ?? {})).not.toContain(url);
+      expect(executor?.retries).toBeGreaterThanOrEqual(2);
+    } finally {
+      await withdraw();
     }
   });
 
