@@ -56,7 +56,7 @@ export class KeyedTable<T> {
       if (payload.lastOffset !== null && payload.lastOffset !== undefined)
         this.advance(payload.partition, String(payload.lastOffset));
     });
-    const { topic, codec, logger } = this.options;
+    const { topic, logger } = this.options;
     try {
       await this.consumer.connect();
       await this.consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -65,7 +65,8 @@ export class KeyedTable<T> {
     }
     await this.consumer.run({
       autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
+      eachMessage: async (payload) => {
+        const { partition, message } = payload;
         const key = message.key?.toString("utf8");
         if (key !== undefined) {
           if (message.value === null) {
@@ -74,7 +75,7 @@ export class KeyedTable<T> {
             this.options.onChange?.(key, undefined);
           } else {
             try {
-              const { value } = await codec.decode<T>(message.value);
+              const value = await this.decodeWaitingForRegistry(message.value, () => payload.heartbeat());
               this.values.set(key, value);
               this.writtenAt.set(key, Math.max(this.writtenAt.get(key) ?? 0, Number(message.timestamp)));
               this.options.onChange?.(key, value);
@@ -90,6 +91,27 @@ export class KeyedTable<T> {
       },
     });
     await this.catchUp();
+  }
+
+  /**
+   * Decodes a table entry. While the registry cannot be reached, waits and asks again (1 s, doubling up to 30 s)
+   * instead of skipping the entry: state must not go missing because of an outage. A terminal failure (an entry
+   * that is not Avro, an unknown schema id) is thrown, and the entry skipped by the caller.
+   */
+  private async decodeWaitingForRegistry(bytes: Buffer | null, heartbeat: () => Promise<void>): Promise<T> {
+    for (let delayMs = 1_000; ; delayMs = Math.min(delayMs * 2, 30_000)) {
+      try {
+        return (await this.options.codec.decode<T>(bytes)).value;
+      } catch (error) {
+        if (!(error instanceof BatonError) || !error.retriable) throw error;
+        this.options.logger.warn(
+          { topic: this.options.topic, err: error, retryInMs: delayMs },
+          "table waits for the schema registry",
+        );
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await heartbeat().catch(() => undefined);
+      }
+    }
   }
 
   /** Resolves once this table has read every message written to the topic before the call. */

@@ -41,3 +41,43 @@ describe("AvroCodec.decode without a registry round trip", () => {
     expect((await decodeFailure(codec, Buffer.from("hello"))).message).toMatch(/wire format/);
   });
 });
+
+describe("AvroCodec.decode when the writer's schema must come from the registry", () => {
+  /** Confluent wire format: magic byte 0, the schema id, then a body. */
+  function framed(schemaId: number): Buffer {
+    const header = Buffer.alloc(5);
+    header.writeInt32BE(schemaId, 1);
+    return Buffer.concat([header, Buffer.from([2, 104, 105])]);
+  }
+
+  it("a registry that cannot be reached is REGISTRY_UNAVAILABLE, retried, not a dead letter", async () => {
+    const { codec } = offlineCodec();
+    const error = await decodeFailure(codec, framed(7));
+    expect(error.code).toBe("REGISTRY_UNAVAILABLE");
+    expect(error.retriable).toBe(true);
+    expect(error.message).toMatch(/cannot fetch schema id 7 from the registry at http:\/\/127\.0\.0\.1:1/);
+  });
+
+  it("a registry that answers with a server error is REGISTRY_UNAVAILABLE too", async () => {
+    const client = new RegistryClient("http://127.0.0.1:1");
+    vi.spyOn(client.registry, "getSchema").mockRejectedValue(
+      Object.assign(new Error("internal error"), { status: 500 }),
+    );
+    const error = await decodeFailure(new AvroCodec(client), framed(8));
+    expect([error.code, error.retriable]).toEqual(["REGISTRY_UNAVAILABLE", true]);
+  });
+
+  it("an id the registry does not know is a terminal DECODE_FAILED, and is not asked about again for a while", async () => {
+    const client = new RegistryClient("http://127.0.0.1:1");
+    const getSchema = vi
+      .spyOn(client.registry, "getSchema")
+      .mockRejectedValue(Object.assign(new Error("No content with ID '9' was found."), { status: 404 }));
+    const codec = new AvroCodec(client);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const error = await decodeFailure(codec, framed(9));
+      expect([error.code, error.retriable, error.details["schemaId"]]).toEqual(["DECODE_FAILED", false, 9]);
+      expect(error.message).toBe("schema id 9 is not in the registry");
+    }
+    expect(getSchema).toHaveBeenCalledTimes(1);
+  });
+});

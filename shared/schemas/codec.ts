@@ -7,6 +7,9 @@ export interface Decoded<T> {
   schemaId: number;
 }
 
+/** How long an id the registry does not know is answered without asking it again (a burst of bad messages). */
+const unknownIdMemoryMs = 60_000;
+
 /**
  * Avro in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body) through the registry.
  * Writers use the latest schema of the topic's subject; readers decode with the writer's schema.
@@ -14,6 +17,8 @@ export interface Decoded<T> {
 export class AvroCodec {
   private readonly registry: RegistryClient;
   private readonly latestIds = new Map<string, Promise<number>>();
+  /** Schema ids the registry said it does not know, until when that answer is trusted. */
+  private readonly unknownIds = new Map<number, number>();
 
   constructor(registry: RegistryClient) {
     this.registry = registry;
@@ -42,7 +47,12 @@ export class AvroCodec {
     }
   }
 
-  /** Decodes Confluent wire-format bytes; anything else fails with DECODE_FAILED and the reason. */
+  /**
+   * Decodes Confluent wire-format bytes. Bytes that are not in the wire format, a schema id the registry does not
+   * know, and a body that does not fit its schema fail with DECODE_FAILED and the reason (terminal: the message
+   * goes to its dead letter). A registry that cannot be reached or answers with an error of its own fails with
+   * REGISTRY_UNAVAILABLE, which is retried: an outage must not dead-letter good messages.
+   */
   async decode<T>(bytes: Buffer | null): Promise<Decoded<T>> {
     if (bytes === null) throw new BatonError("DECODE_FAILED", "message has no value (tombstone)");
     if (bytes.length < 5 || bytes[0] !== 0) {
@@ -52,6 +62,7 @@ export class AvroCodec {
       );
     }
     const schemaId = bytes.readInt32BE(1);
+    await this.writerSchema(schemaId);
     try {
       const value = (await this.registry.registry.decode(bytes)) as T;
       return { value, schemaId };
@@ -60,6 +71,30 @@ export class AvroCodec {
         cause: error,
         details: { schemaId },
       });
+    }
+  }
+
+  /** Makes sure the writer's schema is known (the registry client caches it), classifying a failure. */
+  private async writerSchema(schemaId: number): Promise<void> {
+    const unknownUntil = this.unknownIds.get(schemaId);
+    if (unknownUntil !== undefined && unknownUntil > Date.now()) {
+      throw new BatonError("DECODE_FAILED", `schema id ${schemaId} is not in the registry`, { details: { schemaId } });
+    }
+    try {
+      await this.registry.registry.getSchema(schemaId);
+    } catch (error) {
+      if ((error as { status?: unknown }).status === 404) {
+        this.unknownIds.set(schemaId, Date.now() + unknownIdMemoryMs);
+        throw new BatonError("DECODE_FAILED", `schema id ${schemaId} is not in the registry`, {
+          cause: error,
+          details: { schemaId },
+        });
+      }
+      throw new BatonError(
+        "REGISTRY_UNAVAILABLE",
+        `cannot fetch schema id ${schemaId} from the registry at ${this.registry.url}: ${(error as Error).message}`,
+        { cause: error, details: { schemaId } },
+      );
     }
   }
 }

@@ -1,4 +1,8 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AvroCodec } from "../../shared/schemas/codec.ts";
+import { RegistryClient } from "../../shared/schemas/registry.ts";
 import { BatonProducer } from "../../shared/kafka/producer.ts";
 import { KeyedTable } from "../../shared/kafka/keyed-table.ts";
 import type { Request } from "../../shared/schemas/records.ts";
@@ -79,6 +83,44 @@ describe("keyed table", () => {
       );
     } finally {
       await table.stop();
+    }
+  });
+
+  it("waits for a registry that is down instead of skipping the entries it cannot decode yet", async () => {
+    const topic = await compactedTopic("table-registry-down");
+    await producer.send([{ topic, key: "run-7", value: sampleRequest("run-7", "kept through the outage") }]);
+    // The real registry behind a proxy that answers 503 while `down`: an outage for this table's client only.
+    let down = true;
+    let refused = 0;
+    const target = harness.backbone.registry.url;
+    const proxy = createServer((request, response) => {
+      if (down) {
+        refused += 1;
+        response.writeHead(503).end("registry down");
+        return;
+      }
+      fetch(`${target}${request.url ?? ""}`, { headers: { accept: request.headers.accept ?? "*/*" } }).then(
+        async (answer) => {
+          response.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "" });
+          response.end(Buffer.from(await answer.arrayBuffer()));
+        },
+        () => response.writeHead(502).end(),
+      );
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const { port } = proxy.address() as AddressInfo;
+    const codec = new AvroCodec(new RegistryClient(`http://127.0.0.1:${port}`));
+    const { kafka, logger } = harness.backbone;
+    const table = new KeyedTable<Request>({ kafka, codec, logger, topic });
+    const upAgain = setTimeout(() => (down = false), 2_500);
+    try {
+      await table.start();
+      expect(refused).toBeGreaterThan(0);
+      expect(table.get("run-7")?.input).toBe("kept through the outage");
+    } finally {
+      clearTimeout(upAgain);
+      await table.stop();
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 });
