@@ -81,3 +81,16 @@ describe("AvroCodec.decode when the writer's schema must come from the registry"
     expect(getSchema).toHaveBeenCalledTimes(1);
   });
 });
+
+describe("AvroCodec.encode", () => {
+  it("a registry that cannot be reached for the schema is REGISTRY_UNAVAILABLE, not a value that does not fit", async () => {
+    const client = new RegistryClient("http://127.0.0.1:1");
+    vi.spyOn(client.registry, "getLatestSchemaId").mockResolvedValue(5);
+    const error: unknown = await new AvroCodec(client).encode("baton.requests", { requestId: "r1" }).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(BatonError);
+    expect([(error as BatonError).code, (error as BatonError).retriable]).toEqual(["REGISTRY_UNAVAILABLE", true]);
+  });
+});

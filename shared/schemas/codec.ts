@@ -35,9 +35,13 @@ export class AvroCodec {
     return id;
   }
 
-  /** Encodes a value for a topic; a value that does not fit the record fails with ENCODE_FAILED naming the fields. */
+  /**
+   * Encodes a value for a topic; a value that does not fit the record fails with ENCODE_FAILED naming the fields,
+   * a registry that cannot be reached with REGISTRY_UNAVAILABLE (retried).
+   */
   async encode(topic: string, value: unknown): Promise<Buffer> {
     const id = await this.schemaIdFor(topic);
+    await this.schemaById(id);
     try {
       return await this.registry.registry.encode(id, value);
     } catch (error) {
@@ -62,7 +66,7 @@ export class AvroCodec {
       );
     }
     const schemaId = bytes.readInt32BE(1);
-    await this.writerSchema(schemaId);
+    await this.schemaById(schemaId);
     try {
       const value = (await this.registry.registry.decode(bytes)) as T;
       return { value, schemaId };
@@ -74,8 +78,8 @@ export class AvroCodec {
     }
   }
 
-  /** Makes sure the writer's schema is known (the registry client caches it), classifying a failure. */
-  private async writerSchema(schemaId: number): Promise<void> {
+  /** Makes sure a schema is known (the registry client caches it), classifying a failure to fetch it. */
+  private async schemaById(schemaId: number): Promise<void> {
     const unknownUntil = this.unknownIds.get(schemaId);
     if (unknownUntil !== undefined && unknownUntil > Date.now()) {
       throw new BatonError("DECODE_FAILED", `schema id ${schemaId} is not in the registry`, { details: { schemaId } });
