@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { BatonProducer } from "../../shared/kafka/producer.ts";
-import { StageRunner } from "../../shared/kafka/stage-runner.ts";
+import { StageRunner, type StageRunnerOptions } from "../../shared/kafka/stage-runner.ts";
 import { readTopic } from "../../shared/kafka/topic-reader.ts";
 import { deadLetterHeaders } from "../../shared/kafka/headers.ts";
 import { BatonError } from "../../shared/errors.ts";
@@ -25,6 +25,14 @@ describe("stage runner", () => {
     await harness.close();
   });
 
+  /** A runner on the suite's backbone and producer; each test gives its stage, topics, handler and settings. */
+  function testRunner(
+    options: Omit<StageRunnerOptions<Request>, "kafka" | "codec" | "producer" | "tracer" | "logger">,
+  ): StageRunner<Request> {
+    const { kafka, codec, tracing, logger } = harness.backbone;
+    return new StageRunner<Request>({ ...options, kafka, codec, producer, tracer: tracing.tracer, logger });
+  }
+
   it("undecodable bytes and a terminal failure go to the dead letter with raw bytes and reason, and the partition keeps flowing", async () => {
     const input = harness.uniqueTopic("runner-in");
     const output = harness.uniqueTopic("runner-out");
@@ -39,17 +47,12 @@ describe("stage runner", () => {
       { topic: input, key: "good", value: sampleRequest("good") },
     ]);
 
-    const { kafka, codec, tracing, logger } = harness.backbone;
+    const { kafka, codec } = harness.backbone;
     const groupId = `test-runner-${randomUUID()}`;
-    const runner = new StageRunner<Request>({
+    const runner = testRunner({
       stage: "echo",
       groupId,
       topics: [input],
-      kafka,
-      codec,
-      producer,
-      tracer: tracing.tracer,
-      logger,
       handler: async (message) => {
         if (message.value.input === "please fail") throw new BatonError("INVALID_INPUT", "unknown tenant nobody");
         return Promise.resolve({ messages: [{ topic: output, key: message.value.requestId, value: message.value }] });
@@ -104,17 +107,12 @@ describe("stage runner", () => {
     await harness.createTopic(output, { record: "baton.Request" });
 
     const seen: Array<{ id: string; attempt: number; at: number }> = [];
-    const { kafka, codec, tracing, logger } = harness.backbone;
-    const runner = new StageRunner<Request>({
+    const { kafka, codec } = harness.backbone;
+    const runner = testRunner({
       stage: "flaky",
       groupId: `test-retry-${randomUUID()}`,
       topics: [input],
       retryDelaysMs: new Map([[input, [500, 1_000]]]),
-      kafka,
-      codec,
-      producer,
-      tracer: tracing.tracer,
-      logger,
       handler: (message) => {
         seen.push({ id: message.value.requestId, attempt: message.attempt, at: Date.now() });
         if (message.value.requestId === "flaky" && message.attempt < 3) {
@@ -179,8 +177,7 @@ describe("stage runner", () => {
     const groupId = `test-long-${randomUUID()}`;
     let joins = 0;
     const calls: number[] = [];
-    const { kafka, codec, tracing, logger } = harness.backbone;
-    const runner = new StageRunner<Request>({
+    const runner = testRunner({
       stage: "long",
       groupId,
       topics: [input],
@@ -188,11 +185,6 @@ describe("stage runner", () => {
       onAssigned: () => {
         joins += 1;
       },
-      kafka,
-      codec,
-      producer,
-      tracer: tracing.tracer,
-      logger,
       handler: async () => {
         calls.push(Date.now());
         await new Promise((resolve) => setTimeout(resolve, 18_000));
@@ -225,17 +217,12 @@ describe("stage runner", () => {
     let releaseSlow: () => void = () => undefined;
     const slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
     const calls: string[] = [];
-    const { kafka, codec, tracing, logger } = harness.backbone;
-    const runner = new StageRunner<Request>({
+    const { kafka, codec } = harness.backbone;
+    const runner = testRunner({
       stage: "window",
       groupId,
       topics: [input],
       maxInFlightPerPartition: 10,
-      kafka,
-      codec,
-      producer,
-      tracer: tracing.tracer,
-      logger,
       handler: async (message) => {
         calls.push(message.value.requestId);
         if (message.value.requestId === "slow") await slowGate;
@@ -273,17 +260,11 @@ describe("stage runner", () => {
     const calls: string[] = [];
     let running = 0;
     let mostRunning = 0;
-    const { kafka, codec, tracing, logger } = harness.backbone;
-    const runner = new StageRunner<Request>({
+    const runner = testRunner({
       stage: "bounded",
       groupId,
       topics: [input],
       maxInFlightPerPartition: 3,
-      kafka,
-      codec,
-      producer,
-      tracer: tracing.tracer,
-      logger,
       handler: async (message) => {
         calls.push(message.value.requestId);
         running += 1;
