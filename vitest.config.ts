@@ -34,6 +34,8 @@ export default defineConfig({
           environment: "node",
           testTimeout: 600_000,
           hookTimeout: 180_000,
+          // The chaos tests share the stages' consumer groups and the outbox's port.
+          fileParallelism: false,
         },
       },
     ],

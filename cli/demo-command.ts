@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { TopicWatcher } from "../shared/kafka/topic-watcher.ts";
 import type { Response } from "../shared/schemas/records.ts";
@@ -6,7 +5,8 @@ import { openClient } from "./client.ts";
 import { formatResponse } from "./response-format.ts";
 import { runAction } from "./run-action.ts";
 import { bringUpStack } from "./stack/stack-command.ts";
-import { startPipeline, type StageProcessStatus } from "./stack/pipeline-processes.ts";
+import { startPipeline, waitForInstances } from "./stack/pipeline-processes.ts";
+import { instanceName } from "./stack/stage-instances.ts";
 import { submitRequest, type SubmitOptions } from "./submit-command.ts";
 
 /** The example requests the demo sends, from the seed's customer-support story. */
@@ -38,23 +38,6 @@ export const demoRequests: Array<{ title: string; input: string; options: Submit
   },
 ];
 
-async function waitForStages(stages: StageProcessStatus[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (const stage of stages) {
-    for (;;) {
-      const log = await readFile(stage.logFile, "utf8").catch(() => "");
-      if (log.includes('"msg":"stage running"')) break;
-      if (Date.now() > deadline) {
-        const tail = log.trim().split("\n").slice(-5).join("\n");
-        throw new Error(
-          `the ${stage.stage} did not start within ${timeoutMs / 1000}s; its log (${stage.logFile}) ends:\n${tail}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-}
-
 /** `baton demo`: the stack, the four stages in the background, and the example requests with their answers. */
 export function registerDemoCommand(program: Command): void {
   program
@@ -69,9 +52,13 @@ export function registerDemoCommand(program: Command): void {
         await bringUpStack({ quietIfRunning: true });
         console.log("starting the pipeline: planner, policy, executor, summarizer");
         const stages = await startPipeline();
-        await waitForStages(stages, 90_000);
-        for (const stage of stages)
-          console.log(`  ${stage.stage.padEnd(10)} pid ${stage.pid ?? "?"}  log ${stage.logFile}`);
+        await waitForInstances(stages, 90_000);
+        for (const stage of stages) {
+          const name = instanceName(stage.stage, stage.instance);
+          console.log(
+            `  ${name.padEnd(13)} pid ${stage.pid ?? "?"}  metrics :${stage.metricsPort}  log ${stage.logFile}`,
+          );
+        }
 
         const client = await openClient();
         const { kafka, codec } = client.backbone;
@@ -90,6 +77,7 @@ export function registerDemoCommand(program: Command): void {
         }
         console.log("\nThe stack and the four stages keep running in the background. Try:");
         console.log('  npx baton submit "Where is my order?" --meta customerEmail=you@example.com --wait');
+        console.log("  npx baton scale executor 3 # three executors sharing the work");
         console.log("  npx baton stack status     # what runs, where it logs");
         console.log("  npx baton stack down       # stop all of it");
         console.log("Traces: http://127.0.0.1:9411");

@@ -6,6 +6,7 @@ import { registerStageCommands } from "./stage-commands.ts";
 import { registerSubmitCommands } from "./submit-command.ts";
 import { registerApprovalCommands } from "./approval-commands.ts";
 import { registerDemoCommand } from "./demo-command.ts";
+import { registerScaleCommand } from "./scale-command.ts";
 import { registerDlqCommands } from "./dlq-command.ts";
 import { registerTraceCommand } from "./trace-command.ts";
 import { registerTopCommand } from "./top-command.ts";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerTraceCommand(program);
   registerTopCommand(program);
   registerDemoCommand(program);
+  registerScaleCommand(program);
   return program;
 }
 

@@ -1,6 +1,6 @@
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { parsePrometheusText } from "./prometheus-text.ts";
+import { parsePrometheusExposition, parsePrometheusText } from "./prometheus-text.ts";
 
 describe("parsePrometheusText", () => {
   it("reads what prom-client serves: counters and histogram buckets with their labels", async () => {
@@ -76,5 +76,22 @@ describe("parsePrometheusText", () => {
   it("names the line of a malformed sample", () => {
     expect(() => parsePrometheusText('ok 1\nbad{topic="x} 1')).toThrow(/line 2: unterminated value of label topic/);
     expect(() => parsePrometheusText("{} 1")).toThrow(/line 1: expected a metric name/);
+  });
+
+  it("reports the families declared with # TYPE, so a labelled gauge with no value set is still seen", async () => {
+    const registry = new Registry();
+    const owned = new Gauge({
+      name: "baton_owned_partitions",
+      help: "owned",
+      labelNames: ["partition"],
+      registers: [registry],
+    });
+    owned.set({ partition: "3" }, 1);
+    owned.reset();
+
+    const exposition = parsePrometheusExposition(await registry.metrics());
+
+    expect(exposition.samples).toEqual([]);
+    expect(exposition.types).toEqual({ baton_owned_partitions: "gauge" });
   });
 });

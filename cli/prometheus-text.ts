@@ -61,14 +61,24 @@ function parseLabels(text: string, lineNumber: number): { labels: Record<string,
   }
 }
 
+/** A parsed exposition: its samples, and the metric families it declares with `# TYPE`, even those with no sample. */
+export interface PrometheusExposition {
+  samples: PrometheusSample[];
+  /** Family name to type (`counter`, `gauge`, `histogram`, …). A labelled gauge with no values set has no samples. */
+  types: Record<string, string>;
+}
+
 /**
- * Parses the Prometheus text exposition format (version 0.0.4, what prom-client serves) into samples.
- * Comments (`# HELP`, `# TYPE`) and blank lines are skipped; a malformed line throws naming its line number.
+ * Parses the Prometheus text exposition format (version 0.0.4, what prom-client serves): samples, and the types
+ * `# TYPE` lines declare. Other comments and blank lines are skipped; a malformed line throws naming its line number.
  */
-export function parsePrometheusText(text: string): PrometheusSample[] {
+export function parsePrometheusExposition(text: string): PrometheusExposition {
   const samples: PrometheusSample[] = [];
+  const types: Record<string, string> = {};
   text.split("\n").forEach((raw, index) => {
     const line = raw.trim();
+    const declared = /^#\s*TYPE\s+(\S+)\s+(\S+)/.exec(line);
+    if (declared?.[1] !== undefined && declared[2] !== undefined) types[declared[1]] = declared[2];
     if (line === "" || line.startsWith("#")) return;
     const name = namePattern.exec(line)?.[0];
     if (name === undefined) throw new Error(`prometheus text line ${index + 1}: expected a metric name`);
@@ -82,5 +92,10 @@ export function parsePrometheusText(text: string): PrometheusSample[] {
     const [value = ""] = rest.trim().split(/\s+/);
     samples.push({ name, labels, value: parseValue(value) });
   });
-  return samples;
+  return { samples, types };
+}
+
+/** The samples of a Prometheus text exposition (see {@link parsePrometheusExposition}). */
+export function parsePrometheusText(text: string): PrometheusSample[] {
+  return parsePrometheusExposition(text).samples;
 }

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { z } from "zod";
-import { parsePrometheusText, type PrometheusSample } from "./prometheus-text.ts";
+import { parsePrometheusExposition, type PrometheusExposition, type PrometheusSample } from "./prometheus-text.ts";
 import { fetchFailureReason } from "./fetch-failure.ts";
 import { runAction } from "./run-action.ts";
 import { localEndpoints } from "../shared/telemetry/local-endpoints.ts";
@@ -9,6 +9,7 @@ import {
   stageSnapshot,
   topRows,
   topStages,
+  type InstanceScrape,
   type StageRow,
   type StageScrape,
   type TopStage,
@@ -40,29 +41,50 @@ export function parseEndpointList(value: string): string[] {
     });
 }
 
-async function scrapeEndpoint(url: string, timeoutMs: number): Promise<PrometheusSample[]> {
+async function scrapeEndpoint(url: string, timeoutMs: number): Promise<PrometheusExposition> {
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return parsePrometheusText(await response.text());
+  return parsePrometheusExposition(await response.text());
 }
 
-/** Scrapes every endpoint of one stage; one that does not answer is recorded as a failure, never thrown. */
-export async function scrapeStage(stage: string, endpoints: string[], timeoutMs: number): Promise<StageScrape> {
+/**
+ * Scrapes every endpoint of one stage; one that does not answer is recorded as a failure, never thrown.
+ * `pids` names the process behind an endpoint, where known (announced on this machine).
+ */
+export async function scrapeStage(
+  stage: string,
+  endpoints: string[],
+  timeoutMs: number,
+  pids: ReadonlyMap<string, number> = new Map(),
+): Promise<StageScrape> {
   const at = Date.now();
   const results = await Promise.allSettled(endpoints.map((url) => scrapeEndpoint(url, timeoutMs)));
   const failures: Record<string, string> = {};
   const samples: PrometheusSample[] = [];
-  results.forEach((result, index) => {
-    if (result.status === "fulfilled") samples.push(...result.value);
-    else failures[endpoints[index] ?? "?"] = fetchFailureReason(result.reason);
+  const types: Record<string, string> = {};
+  const instances = results.map((result, index): InstanceScrape => {
+    const url = endpoints[index] ?? "?";
+    const pid = pids.get(url) ?? null;
+    if (result.status === "rejected") {
+      const failure = fetchFailureReason(result.reason);
+      failures[url] = failure;
+      return { url, pid, failure, snapshot: null };
+    }
+    samples.push(...result.value.samples);
+    Object.assign(types, result.value.types);
+    return { url, pid, failure: null, snapshot: stageSnapshot(result.value.samples, result.value.types) };
   });
   const answered = endpoints.length - Object.keys(failures).length;
-  return { stage, at, endpoints, failures, snapshot: answered === 0 ? null : stageSnapshot(samples) };
+  return { stage, at, endpoints, failures, snapshot: answered === 0 ? null : stageSnapshot(samples, types), instances };
 }
 
 /** Scrapes every stage at once. */
-export function scrapeStages(endpoints: Record<TopStage, string[]>, timeoutMs: number): Promise<StageScrape[]> {
-  return Promise.all(topStages.map((stage) => scrapeStage(stage, endpoints[stage], timeoutMs)));
+export function scrapeStages(
+  endpoints: Record<TopStage, string[]>,
+  timeoutMs: number,
+  pids: ReadonlyMap<string, number> = new Map(),
+): Promise<StageScrape[]> {
+  return Promise.all(topStages.map((stage) => scrapeStage(stage, endpoints[stage], timeoutMs, pids)));
 }
 
 /** One frame as `--json` prints it. */
@@ -101,7 +123,7 @@ function draw(lines: string[]): void {
 }
 
 /** Until Ctrl-C (or SIGTERM): scrape, redraw, wait an interval. */
-async function live(options: TopOptions): Promise<void> {
+async function live(options: TopOptions, pids: ReadonlyMap<string, number>): Promise<void> {
   const timeoutMs = Math.min(2_000, options.interval * 1_000);
   let stop: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -116,7 +138,7 @@ async function live(options: TopOptions): Promise<void> {
   try {
     let previous: StageScrape[] | undefined;
     while (running) {
-      const current = await scrapeStages(options, timeoutMs);
+      const current = await scrapeStages(options, timeoutMs, pids);
       draw(renderTop(topRows(previous, current), { at: new Date(), intervalSeconds: options.interval, live: true }));
       previous = current;
       let timer: NodeJS.Timeout | undefined;
@@ -131,11 +153,11 @@ async function live(options: TopOptions): Promise<void> {
 }
 
 /** Measures over one interval (two scrapes, for rates) and prints one frame. */
-async function once(options: TopOptions): Promise<void> {
+async function once(options: TopOptions, pids: ReadonlyMap<string, number>): Promise<void> {
   const timeoutMs = Math.min(2_000, options.interval * 1_000);
-  const previous = await scrapeStages(options, timeoutMs);
+  const previous = await scrapeStages(options, timeoutMs, pids);
   await new Promise((resolve) => setTimeout(resolve, options.interval * 1_000));
-  const rows = topRows(previous, await scrapeStages(options, timeoutMs));
+  const rows = topRows(previous, await scrapeStages(options, timeoutMs, pids));
   const at = new Date();
   if (options.json === true) console.log(JSON.stringify(topJson(rows, at, options.interval), null, 2));
   else for (const line of renderTop(rows, { at, intervalSeconds: options.interval, live: false })) console.log(line);
@@ -174,11 +196,14 @@ export function registerTopCommand(program: Command): void {
         "summarizer 9467). in/s: messages consumed per second between refreshes; p99 ms: processing time of the",
         "messages handled in the interval (marked * when none were: since the stage started); lag: messages behind",
         "across its partitions; retries and dead: totals since the stage started; open breakers: tools failing fast.",
-        "A stage that does not answer shows as down. Several instances of a stage are summed. Without a flag for a",
-        "stage, top reads every instance of it started on this machine (.baton/run/metrics), or else its default port.",
+        "A stage that does not answer shows as down. The stage's line sums its instances; under it, a line per",
+        "instance (its pid, or its endpoint) shows its own numbers and the partitions of the stage's inputs it owns",
+        "(baton_owned_partitions; `none` when it owns none). Without a flag for a stage, top reads every instance of",
+        "it started on this machine (.baton/run/metrics), or else its default port.",
         "",
         "Examples:",
         "  $ baton top",
+        "  $ baton scale executor 2 && baton top --once",
         "  $ baton top --interval 5 --executor 127.0.0.1:9466,127.0.0.1:9476",
         "  $ baton top --once --json",
         "",
@@ -186,15 +211,18 @@ export function registerTopCommand(program: Command): void {
     )
     .action(
       runAction(async (options: TopOptions) => {
-        const discovered = await localEndpoints();
+        const discovered = (await localEndpoints()).sort(
+          (a, b) => Number(new URL(a.url).port) - Number(new URL(b.url).port),
+        );
         for (const stage of topStages) {
           // Not told where a stage is: every instance announced on this machine, or else its default port.
           if (command.getOptionValueSource(stage) !== "default") continue;
           const announced = discovered.filter((entry) => entry.stage === stage).map((entry) => entry.url);
           if (announced.length > 0) options[stage] = announced;
         }
-        if (options.once === true) await once(options);
-        else await live(options);
+        const pids = new Map(discovered.map((entry) => [entry.url, entry.pid]));
+        if (options.once === true) await once(options, pids);
+        else await live(options, pids);
       }),
     );
 }

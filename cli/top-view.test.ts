@@ -2,12 +2,15 @@ import { describe, expect, it } from "vitest";
 import type { PrometheusSample } from "./prometheus-text.ts";
 import {
   bucketDelta,
+  formatPartitions,
   histogramQuantile,
+  ownedPartitions,
   renderTop,
   stageRow,
   stageSnapshot,
   topRows,
   type Bucket,
+  type InstanceScrape,
   type StageScrape,
   type StageSnapshot,
 } from "./top-view.ts";
@@ -28,18 +31,56 @@ function snapshot(fields: Partial<StageSnapshot> = {}): StageSnapshot {
     retries: 0,
     deadLetters: 0,
     openBreakers: [],
+    ownedPartitions: null,
     ...fields,
   };
 }
 
 function scrape(at: number, fields: Partial<StageSnapshot> | null, stage = "executor"): StageScrape {
   const url = "http://127.0.0.1:9466/metrics";
+  const failure = fields === null ? "ECONNREFUSED" : null;
   return {
     stage,
     at,
     endpoints: [url],
-    failures: fields === null ? { [url]: "ECONNREFUSED" } : {},
+    failures: failure === null ? {} : { [url]: failure },
     snapshot: fields === null ? null : snapshot(fields),
+    instances: [{ url, pid: null, failure, snapshot: fields === null ? null : snapshot(fields) }],
+  };
+}
+
+/** A stage scraped at several endpoints, each instance with its own snapshot (null: it did not answer). */
+function scrapeInstances(
+  at: number,
+  stage: string,
+  instances: Array<{ url: string; pid?: number; fields: Partial<StageSnapshot> | null }>,
+): StageScrape {
+  const scraped: InstanceScrape[] = instances.map(({ url, pid, fields }) => ({
+    url,
+    pid: pid ?? null,
+    failure: fields === null ? "ECONNREFUSED" : null,
+    snapshot: fields === null ? null : snapshot(fields),
+  }));
+  const answering = scraped.filter((instance) => instance.snapshot !== null);
+  const owned = answering.flatMap((instance) => instance.snapshot?.ownedPartitions ?? []);
+  return {
+    stage,
+    at,
+    endpoints: scraped.map((instance) => instance.url),
+    failures: Object.fromEntries(
+      scraped.flatMap((instance) => (instance.failure === null ? [] : [[instance.url, instance.failure]])),
+    ),
+    snapshot:
+      answering.length === 0
+        ? null
+        : snapshot({
+            messagesIn: answering.reduce((total, instance) => total + (instance.snapshot?.messagesIn ?? 0), 0),
+            consumerLag: answering.reduce((total, instance) => total + (instance.snapshot?.consumerLag ?? 0), 0),
+            ownedPartitions: answering.every((instance) => instance.snapshot?.ownedPartitions === null)
+              ? null
+              : [...new Set(owned)].sort((a, b) => a - b),
+          }),
+    instances: scraped,
   };
 }
 
@@ -68,7 +109,37 @@ describe("stageSnapshot", () => {
       retries: 2,
       deadLetters: 1,
       openBreakers: ["tickets.create"],
+      ownedPartitions: null,
     });
+  });
+
+  it("lists the partitions owned once each, ascending, and tells owning none from not reporting them", () => {
+    const owned = [
+      sample("baton_owned_partitions", { partition: "7" }, 1),
+      sample("baton_owned_partitions", { partition: "2" }, 1),
+      sample("baton_owned_partitions", { partition: "3" }, 0),
+      sample("baton_owned_partitions", { partition: "2", stage: "executor" }, 1),
+      sample("baton_owned_partitions", { partition: "x" }, 1),
+    ];
+    expect(stageSnapshot(owned).ownedPartitions).toEqual([2, 7]);
+    expect(ownedPartitions([], { baton_owned_partitions: "gauge" })).toEqual([]);
+    expect(ownedPartitions([sample("baton_messages_in_total", {}, 1)])).toBeNull();
+  });
+});
+
+describe("formatPartitions", () => {
+  it("writes runs as ranges and the rest one by one, in order", () => {
+    expect(formatPartitions([7, 0, 1, 2, 3])).toBe("0-3,7");
+    expect(formatPartitions([0, 1, 2, 3, 4, 5])).toBe("0-5");
+    expect(formatPartitions([6, 7, 8, 9, 10, 11])).toBe("6-11");
+    expect(formatPartitions([1, 3, 5])).toBe("1,3,5");
+    expect(formatPartitions([4, 5, 5, 9, 10])).toBe("4-5,9-10");
+    expect(formatPartitions([11])).toBe("11");
+  });
+
+  it("says none for an instance that owns nothing, and - when it is not known", () => {
+    expect(formatPartitions([])).toBe("none");
+    expect(formatPartitions(null)).toBe("-");
   });
 });
 
@@ -167,9 +238,11 @@ describe("renderTop", () => {
       live: true,
     });
     expect(lines[0]).toBe("baton top  2026-11-21 10:00:02Z  every 2s  (Ctrl-C to quit)");
-    expect(lines[2]).toMatch(/^stage +state +in\/s +p99 ms +lag +retries +dead +open breakers$/);
+    expect(lines[2]).toMatch(/^stage +state +partitions +in\/s +p99 ms +lag +retries +dead +open breakers$/);
     expect(lines[3]).toMatch(/^planner +up +12\.5 +9\.9 +12 +3 +1 +crm\.lookup, tickets\.create$/);
-    expect(lines[4]).toMatch(/^executor +down +- +- +- +- +- +-$/);
+    expect(lines[4]).toMatch(/^ {2}127\.0\.0\.1:9466 +up +- +12\.5 +9\.9 +12 +3 +1 +crm\.lookup, tickets\.create$/);
+    expect(lines[5]).toMatch(/^executor +down +- +- +- +- +- +-$/);
+    expect(lines[6]).toMatch(/^ {2}127\.0\.0\.1:9466 +down +- +- +- +- +- +- +-$/);
     expect(lines).toContain("executor: http://127.0.0.1:9466/metrics did not answer (ECONNREFUSED)");
   });
 
@@ -195,5 +268,70 @@ describe("renderTop", () => {
     expect(lines[0]).not.toContain("Ctrl-C");
     expect(lines[3]).toMatch(/^policy +up +0\.0 +99\.0\* /);
     expect(lines).toContain("* p99 since the stage started: nothing handled in the last interval");
+  });
+
+  it("shows each instance under its stage with the partitions it owns, and the stage's line with all of them", () => {
+    const frame = (at: number, first: number, second: number): StageScrape =>
+      scrapeInstances(at, "executor", [
+        {
+          url: "http://127.0.0.1:9466/metrics",
+          pid: 4101,
+          fields: { messagesIn: first, consumerLag: 2, ownedPartitions: [0, 1, 2, 3, 4, 5] },
+        },
+        {
+          url: "http://127.0.0.1:9476/metrics",
+          pid: 4188,
+          fields: { messagesIn: second, consumerLag: 5, ownedPartitions: [6, 7, 8, 9, 10, 11] },
+        },
+      ]);
+    const lines = renderTop(topRows([frame(0, 10, 0)], [frame(2_000, 20, 30)]), {
+      at: new Date(0),
+      intervalSeconds: 2,
+      live: false,
+    });
+    expect(lines.slice(3)).toHaveLength(3);
+    expect(lines[3]).toMatch(/^executor +2\/2 up +0-11 +20\.0 +- +7 +0 +0 +-$/);
+    expect(lines[4]).toMatch(/^ {2}pid 4101 +up +0-5 +5\.0 +- +2 +0 +0 +-$/);
+    expect(lines[5]).toMatch(/^ {2}pid 4188 +up +6-11 +15\.0 +- +5 +0 +0 +-$/);
+  });
+
+  it("says none for an instance that owns no partition, and leaves a gap nobody owns visible on the stage's line", () => {
+    const current = scrapeInstances(0, "executor", [
+      { url: "http://127.0.0.1:9466/metrics", pid: 4101, fields: { ownedPartitions: [0, 1, 2, 4, 5] } },
+      { url: "http://127.0.0.1:9476/metrics", pid: 4188, fields: { ownedPartitions: [] } },
+      { url: "http://10.0.0.7:9486/metrics", fields: null },
+    ]);
+    const lines = renderTop(topRows(undefined, [current]), { at: new Date(0), intervalSeconds: 2, live: false });
+    expect(lines[3]).toMatch(/^executor +2\/3 up +0-2,4-5 +- /);
+    expect(lines[4]).toMatch(/^ {2}pid 4101 +up +0-2,4-5 +- /);
+    expect(lines[5]).toMatch(/^ {2}pid 4188 +up +none +- /);
+    expect(lines[6]).toMatch(/^ {2}10\.0\.0\.7:9486 +down +- +- /);
+    expect(lines).toContain("executor: http://10.0.0.7:9486/metrics did not answer (ECONNREFUSED)");
+  });
+});
+
+describe("stageRow instances", () => {
+  it("gives each instance its own rate, matched by endpoint, and its partitions, for --json", () => {
+    const frame = (at: number, first: number, second: number): StageScrape =>
+      scrapeInstances(at, "executor", [
+        { url: "http://a/metrics", pid: 1, fields: { messagesIn: first, ownedPartitions: [0, 1, 2] } },
+        { url: "http://b/metrics", pid: 2, fields: { messagesIn: second, ownedPartitions: [] } },
+      ]);
+    const row = stageRow(frame(0, 0, 100), frame(1_000, 4, 110));
+    expect(row.messagesPerSecond).toBe(14);
+    expect(row.ownedPartitions).toEqual([0, 1, 2]);
+    expect(row.instances).toMatchObject([
+      { url: "http://a/metrics", pid: 1, state: "up", messagesPerSecond: 4, ownedPartitions: [0, 1, 2] },
+      { url: "http://b/metrics", pid: 2, state: "up", messagesPerSecond: 10, ownedPartitions: [] },
+    ]);
+  });
+
+  it("has no rate for an instance that was not there at the scrape before (a new one)", () => {
+    const before = scrapeInstances(0, "executor", [{ url: "http://a/metrics", fields: { messagesIn: 5 } }]);
+    const after = scrapeInstances(1_000, "executor", [
+      { url: "http://a/metrics", fields: { messagesIn: 6 } },
+      { url: "http://b/metrics", fields: { messagesIn: 50 } },
+    ]);
+    expect(stageRow(before, after).instances.map((instance) => instance.messagesPerSecond)).toEqual([1, null]);
   });
 });

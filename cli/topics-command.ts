@@ -1,19 +1,36 @@
 import type { Command } from "commander";
-import { expandTopics, topics } from "../shared/topics.ts";
+import { expandTopics, isCoPartitioned, topics } from "../shared/topics.ts";
 import { BatonAdmin, type TopicApplyResult } from "../shared/kafka/admin.ts";
 import { createKafka } from "../shared/kafka/client.ts";
 import { createLogger } from "../shared/telemetry/logger.ts";
 import { loadCliConfig } from "./config.ts";
 import { runAction } from "./run-action.ts";
 
-/** Applies Baton's declared topics to the cluster and waits for its group coordinator; returns each topic's result. */
-export async function applyDeclaredTopics(): Promise<TopicApplyResult[]> {
+/**
+ * Applies Baton's declared topics to the cluster and waits for its group coordinator; returns each topic's result.
+ * On a cluster that holds runs, the co-partitioned topics' partition count is changed only with `repartition`.
+ */
+export async function applyDeclaredTopics(options: { repartition?: boolean } = {}): Promise<TopicApplyResult[]> {
   const config = loadCliConfig();
   // kafkajs logs each retry while a restarted broker loads its coordinator; failures still end in a thrown error.
   const logger = createLogger({ service: "baton-cli", level: "fatal" });
   const admin = await BatonAdmin.connect(createKafka({ brokers: config.KAFKA_BROKERS, clientId: "baton-cli", logger }));
   try {
-    const results = await admin.applyTopics(expandTopics(topics));
+    const holdsRuns = options.repartition !== true && (await admin.holdsMessages("baton.runs"));
+    const results = await admin.applyTopics(
+      expandTopics(topics),
+      holdsRuns
+        ? {
+            holdPartitions: {
+              applies: isCoPartitioned,
+              reason:
+                "the cluster holds runs, and a request's partition number says which instance owns its run: new " +
+                "partitions would move runs in flight to other owners. Apply it when no run is in flight, with " +
+                "`baton topics apply --repartition` (README: Scaling a stage)",
+            },
+          }
+        : {},
+    );
     await admin.waitForGroupCoordinator();
     return results;
   } finally {
@@ -21,17 +38,22 @@ export async function applyDeclaredTopics(): Promise<TopicApplyResult[]> {
   }
 }
 
-/** Prints topic results for people; returns whether any was refused. */
+/** Prints topic results for people (refusals with one reason together); returns whether any was refused. */
 export function printTopicResults(results: TopicApplyResult[]): boolean {
   const width = Math.max(...results.map((result) => result.topic.length));
+  const refusals = new Map<string, string[]>();
   for (const result of results) {
     const name = result.topic.padEnd(width);
     if (result.action === "created") console.log(`  created    ${name}  (${result.partitions} partitions)`);
     else if (result.action === "unchanged") console.log(`  unchanged  ${name}`);
     else if (result.action === "updated") console.log(`  updated    ${name}  ${result.changes.join("; ")}`);
-    else console.log(`  REFUSED    ${name}  ${result.reason}`);
+    else refusals.set(result.reason, [...(refusals.get(result.reason) ?? []), result.topic]);
   }
-  return results.some((result) => result.action === "refused");
+  for (const [reason, names] of refusals) {
+    if (names.length === 1) console.log(`  REFUSED    ${(names[0] ?? "").padEnd(width)}  ${reason}`);
+    else console.log(`  REFUSED    ${names.length} topics (${names.join(", ")}): ${reason}`);
+  }
+  return refusals.size > 0;
 }
 
 /** `baton topics apply|list`. */
@@ -41,10 +63,14 @@ export function registerTopicsCommands(program: Command): void {
     .command("apply")
     .description("create or update every declared topic, its retry topics and dead-letter topic")
     .option("--json", "print the results as JSON")
-    .addHelpText("after", "\nExample:\n  $ baton topics apply\n")
+    .option(
+      "--repartition",
+      "change the partition count of the per-request topics even though the cluster holds runs (runs in flight may fail)",
+    )
+    .addHelpText("after", "\nExample:\n  $ baton topics apply\n  $ baton topics apply --repartition\n")
     .action(
-      runAction(async (options: { json?: boolean }) => {
-        const results = await applyDeclaredTopics();
+      runAction(async (options: { json?: boolean; repartition?: boolean }) => {
+        const results = await applyDeclaredTopics({ repartition: options.repartition === true });
         if (options.json === true) console.log(JSON.stringify(results, null, 2));
         const refused =
           options.json === true ? results.some((r) => r.action === "refused") : printTopicResults(results);

@@ -1,9 +1,9 @@
 import { createBackbone, type Backbone } from "./backbone.ts";
 import type { BackboneConfig } from "./config.ts";
 import { BatonProducer } from "./kafka/producer.ts";
-import { StageRunner, type StageHandler } from "./kafka/stage-runner.ts";
+import { StageRunner, type OwnedPartitions, type StageHandler } from "./kafka/stage-runner.ts";
 import { handleShutdown, type ShutdownStep } from "./shutdown.ts";
-import { retryLadder } from "./topics.ts";
+import { isCoPartitioned, retryLadder } from "./topics.ts";
 import { StageMetrics, serveMetrics } from "./telemetry/metrics.ts";
 import { announceEndpoint } from "./telemetry/local-endpoints.ts";
 
@@ -24,10 +24,12 @@ export interface StageProcessOptions<T> {
   maxBatchSize?: number;
   /** How long the group waits for a silent member (see StageRunnerOptions). */
   sessionTimeoutMs?: number;
+  /** Topics the stage keeps state in, co-partitioned with its inputs (see StageRunnerOptions). */
+  stateTopics?: string[];
   /** Builds the handler once the backbone and producer exist; returns the handler and extra shutdown steps. */
   setup(context: { backbone: Backbone; producer: BatonProducer; metrics: StageMetrics }): Promise<{
     handler: StageHandler<T>;
-    onAssigned?: () => void;
+    onAssigned?: (owned: OwnedPartitions) => Promise<void>;
     onChunkAborted?: (topic: string, partition: number) => void;
     shutdown?: ShutdownStep[];
   }>;
@@ -61,6 +63,7 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     handler,
     metrics,
     retryDelaysMs: new Map(options.topics.map((topic) => [topic, retryLadder(topic)])),
+    keepsPartition: isCoPartitioned,
     ...(options.transactional === true
       ? {
           transactionalProducer: (transactionalId: string) =>
@@ -70,6 +73,7 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     ...(onAssigned === undefined ? {} : { onAssigned }),
     ...(onChunkAborted === undefined ? {} : { onChunkAborted }),
     ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
+    ...(options.stateTopics === undefined ? {} : { stateTopics: options.stateTopics }),
     ...(options.maxInFlightPerPartition === undefined
       ? {}
       : { maxInFlightPerPartition: options.maxInFlightPerPartition }),

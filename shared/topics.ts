@@ -33,8 +33,12 @@ export const stateRetentionMs = 7 * day;
 /** Default retry ladder of a stage: 1 s, 10 s, 60 s, then the dead letter. */
 export const defaultRetryDelaysMs = [1_000, 10_000, 60_000] as const;
 
-/** Partitions of every per-request topic: they are co-partitioned by requestId, so one planner owns a run. */
-export const requestPartitions = 6;
+/**
+ * Partitions of every per-request topic, the one place they are set. The per-request topics are co-partitioned
+ * (a request's messages stay on one partition number), so this bounds how many instances of a stage share the
+ * work: up to 12 each. `baton topics apply` refuses to change it on a cluster that holds runs (see README).
+ */
+export const requestPartitions = 12;
 
 function pipelineTopic(
   name: string,
@@ -197,3 +201,19 @@ export function expandTopics(declarations: readonly TopicDeclaration[]): TopicSp
 export function retryLadder(topic: string): readonly number[] {
   return topics.find((declaration) => declaration.name === topic)?.retryDelaysMs ?? [];
 }
+
+/**
+ * Whether a topic is co-partitioned with the requests (a per-request topic, its retry topics and dead letter): a
+ * stage writes a request's messages to it on the partition number the request's input came from, whatever the
+ * key hashes to, so they reach the instance that owns the request (its run state, its idempotency records) even
+ * when the submitter's client hashes keys differently.
+ */
+export function isCoPartitioned(topic: string): boolean {
+  return coPartitionedNames.has(topic);
+}
+
+const coPartitionedNames = new Set(
+  expandTopics(topics)
+    .filter((spec) => spec.partitions === requestPartitions)
+    .map((spec) => spec.name),
+);

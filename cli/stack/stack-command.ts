@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { StackError } from "./stack-errors.ts";
-import { formatDown, formatOneLine, formatStatus } from "./stack-format.ts";
+import { formatDown, formatOneLine, formatPipelineStatus, formatStatus } from "./stack-format.ts";
 import { stackDown, stackStatus, stackUp } from "./stack.ts";
 import { applyDeclaredTopics, printTopicResults } from "../topics-command.ts";
 import { applyDeclaredSchemas } from "../schemas-command.ts";
 import { pipelineStatus, stopPipeline } from "./pipeline-processes.ts";
+import { instanceName } from "./stage-instances.ts";
 
 /** After the services answer: make the topics and schemas match the repository (both idempotent). */
 async function applyTopicsAndSchemas(verbose: boolean): Promise<void> {
@@ -89,12 +90,13 @@ Examples:
   stack
     .command("down")
     .description(
-      "stop the pipeline stages baton demo started, then the processes baton stack up started (SIGTERM, then SIGKILL after 30 s)",
+      "stop the stage instances baton demo or baton scale started, then the processes baton stack up started (SIGTERM, then SIGKILL after 35 s and 30 s)",
     )
     .addHelpText(
       "after",
       `
-Stops exactly the pids recorded under .baton/stack/<service>/pid; never anything found by name or port.
+Stops exactly the pids recorded under .baton/stack/<service>/pid and .baton/stack/stages/<stage>-<i>.pid;
+never anything found by name or port.
 Kafka's data in .baton/stack/kafka/data is kept; the registry and Zipkin keep theirs in memory only.
 
 Example:
@@ -103,8 +105,9 @@ Example:
     .action(async (_options: unknown, command: Command) => {
       const options = command.optsWithGlobals<StackCommandOptions>();
       await run(async () => {
-        for (const stage of await stopPipeline(options.stateDir)) {
-          if (stage.outcome !== "not-running") print(`stopped ${stage.stage} (${stage.outcome})`);
+        for (const stopped of await stopPipeline(options.stateDir)) {
+          if (stopped.outcome !== "not-running")
+            print(`stopped ${instanceName(stopped.stage, stopped.instance)} (pid ${stopped.pid}, ${stopped.outcome})`);
         }
         const result = await stackDown({ stateDir: options.stateDir, onProgress: print });
         for (const line of formatDown(result)) print(line);
@@ -132,11 +135,7 @@ Examples:
         if (options.json === true) print(JSON.stringify({ ...status, stages }, null, 2));
         else {
           for (const line of formatStatus(status, process.cwd())) print(line);
-          for (const stage of stages) {
-            print(
-              `${stage.stage}: ${stage.running ? `running, pid ${stage.pid ?? "?"}` : "not running"} (log ${stage.logFile})`,
-            );
-          }
+          for (const line of formatPipelineStatus(stages, process.cwd())) print(line);
         }
         if (!status.ready) process.exitCode = 1;
       });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { displayPath, formatDown, formatOneLine, formatStatus } from "./stack-format.ts";
+import { displayPath, formatDown, formatOneLine, formatPipelineStatus, formatStatus } from "./stack-format.ts";
 import type { StackStatus } from "./stack.ts";
 import { stackEndpoints } from "./stack-services.ts";
 
@@ -71,6 +71,27 @@ describe("stack output", () => {
       "stopped Kafka 4.4.0 (pid 101)",
       "killed Apicurio Registry 3.0.9 (pid 102) after it ignored SIGTERM",
       "Zipkin 3.6.1 was not running",
+    ]);
+  });
+
+  it("lists each background instance of a stage, and a stage without any as not running", () => {
+    const instance = (number: number, pid: number | null) => ({
+      stage: "executor" as const,
+      instance: number,
+      legacy: false,
+      pid,
+      running: pid !== null,
+      metricsPort: 9466 + 10 * (number - 1),
+      pidFile: `/repo/.baton/stack/stages/executor-${number}.pid`,
+      logFile: `/repo/.baton/stack/stages/executor-${number}.log`,
+    });
+    expect(formatPipelineStatus([instance(1, 4101), instance(2, 4188), instance(3, null)], "/repo")).toEqual([
+      "planner: not running",
+      "policy: not running",
+      "executor-1: running, pid 4101, metrics :9466 (log .baton/stack/stages/executor-1.log)",
+      "executor-2: running, pid 4188, metrics :9476 (log .baton/stack/stages/executor-2.log)",
+      "executor-3: not running (log .baton/stack/stages/executor-3.log)",
+      "summarizer: not running",
     ]);
   });
 });

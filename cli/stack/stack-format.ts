@@ -1,5 +1,8 @@
 import { isAbsolute, relative } from "node:path";
+import type { StageProcessStatus } from "./pipeline-processes.ts";
 import type { StackDownResult, StackStatus, ServiceState, ServiceStatus } from "./stack.ts";
+import { instanceName } from "./stage-instances.ts";
+import { stageNames } from "../stage-commands.ts";
 
 const stateWords: Record<ServiceState, string> = {
   running: "running",
@@ -59,5 +62,19 @@ export function formatDown(result: StackDownResult): string[] {
       case "not-running":
         return `${service.title} was not running`;
     }
+  });
+}
+
+/** The background stage instances of `baton stack status`: a line per instance, or one saying a stage is not running. */
+export function formatPipelineStatus(instances: StageProcessStatus[], cwd: string): string[] {
+  return stageNames.flatMap((stage) => {
+    const own = instances.filter((instance) => instance.stage === stage);
+    if (own.length === 0) return [`${stage}: not running`];
+    return own.map((instance) => {
+      const state = instance.running
+        ? `running, pid ${instance.pid ?? "?"}, metrics :${instance.metricsPort}`
+        : "not running";
+      return `${instanceName(stage, instance.instance)}: ${state} (log ${displayPath(instance.logFile, cwd)})`;
+    });
   });
 }

@@ -178,12 +178,15 @@ function zipkinService(paths: StackPaths): ServiceDefinition {
     outputFile: join(serviceDir, "output.log"),
     dataDir: undefined,
     javaArguments: (artifactDir) => [
-      "-Xmx256m",
+      // In-memory spans are bounded (Zipkin drops the oldest past max-spans): its default of 500,000 does not fit
+      // a small heap, and a load run filled 256 MB until Zipkin ran out of memory and stopped answering.
+      "-Xmx512m",
       ...lightJvmFlags,
       ownershipFlag("zipkin"),
       "-jar",
       join(artifactDir, `zipkin-server-${version}-exec.jar`),
       "--zipkin.storage.type=mem",
+      "--zipkin.storage.mem.max-spans=50000",
       `--armeria.ports[0].ip=${stackHost}`,
       "--armeria.ports[0].port=9411",
       "--armeria.ports[0].protocols[0]=http",

@@ -24,6 +24,7 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
     // Outputs and input offsets commit together: a stage killed mid-chunk leaves no duplicate behind.
     transactional: true,
     topics: ["baton.allowed-calls"],
+    stateTopics: [executorTopics.toolOutcomes, executorTopics.toolIntents],
     partitionsConsumedConcurrently: config.EXECUTOR_CONCURRENCY,
     // Tool calls run off the poll loop, each published when done: a minute-long call holds back nobody.
     maxInFlightPerPartition: config.EXECUTOR_MAX_IN_FLIGHT,
@@ -39,8 +40,21 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
         "tool catalogue published",
       );
       const { kafka, codec, logger } = backbone;
-      const outcomes = new KeyedTable<ToolResult>({ kafka, codec, logger, topic: executorTopics.toolOutcomes });
-      const intents = new KeyedTable<ToolCall>({ kafka, codec, logger, topic: executorTopics.toolIntents });
+      // Idempotency records of the partitions this executor owns (written on the call's partition number).
+      const outcomes = new KeyedTable<ToolResult>({
+        kafka,
+        codec,
+        logger,
+        topic: executorTopics.toolOutcomes,
+        partitioned: true,
+      });
+      const intents = new KeyedTable<ToolCall>({
+        kafka,
+        codec,
+        logger,
+        topic: executorTopics.toolIntents,
+        partitioned: true,
+      });
       await Promise.all([outcomes.start(), intents.start()]);
       // Idempotency records are kept as long as their topics keep them (a call older than that cannot come back).
       const forget = setInterval(() => {
@@ -105,13 +119,17 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
       };
       // A duplicate of a call still running here (a replayed chunk) waits for that call instead of starting another.
       const inFlight = new Map<string, Promise<OutgoingMessage[]>>();
-      let caughtUp: Promise<void> = Promise.resolve();
       return {
-        onAssigned: () => {
-          caughtUp = Promise.all([outcomes.catchUp(), intents.catchUp()]).then(() => undefined);
+        onAssigned: async ({ numbers, added, partitionCount }) => {
+          // Records of new (or reopened) partitions are read again, after their previous owner was fenced.
+          const reopened = new Set(added);
+          const kept = numbers.filter((number) => !reopened.has(number));
+          await Promise.all([outcomes.own(kept), intents.own(kept)]);
+          await Promise.all([outcomes.own(numbers), intents.own(numbers)]);
+          // Each executor takes its owned partitions' share of every tool's limits: together they keep them.
+          guard.share(numbers.length, partitionCount);
         },
         handler: async (message) => {
-          await caughtUp;
           const call = message.value;
           const running = inFlight.get(call.idempotencyKey);
           if (running !== undefined)
@@ -124,9 +142,14 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
             started: (key) => intents.get(key) !== undefined,
             recordIntent: async (intended) => {
               await producer.send([
-                { topic: executorTopics.toolIntents, key: intended.idempotencyKey, value: intended },
+                {
+                  topic: executorTopics.toolIntents,
+                  key: intended.idempotencyKey,
+                  value: intended,
+                  partition: message.partition,
+                },
               ]);
-              intents.set(intended.idempotencyKey, intended);
+              intents.set(intended.idempotencyKey, intended, message.partition);
             },
             isIdempotent: (tool) => connections.isIdempotent(tool),
             attempt: message.attempt,
@@ -139,7 +162,7 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
             const messages = await execution;
             for (const outgoing of messages) {
               if (outgoing.topic === executorTopics.toolOutcomes)
-                outcomes.set(outgoing.key, outgoing.value as ToolResult);
+                outcomes.set(outgoing.key, outgoing.value as ToolResult, message.partition);
             }
             return { messages };
           } finally {

@@ -40,21 +40,32 @@ interface Guards {
   rate: RateLimiterQueue | undefined;
 }
 
-/** A concurrency limit (cockatiel bulkhead; more calls wait their turn) and a rate limit (a token queue). */
-function limitsOf(settings: { concurrency?: number | undefined; ratePerSecond?: number | undefined }): {
+/**
+ * A concurrency limit (cockatiel bulkhead; more calls wait their turn) and a rate limit (a token queue), scaled to
+ * this executor's share of the cluster's limit. Rounded down, so the executors together stay within the limit; a
+ * share below one call still allows one (the cluster then exceeds a concurrency smaller than its executors).
+ */
+export function limitsOf(
+  settings: { concurrency?: number | undefined; ratePerSecond?: number | undefined },
+  share = 1,
+): {
   limit: IPolicy | undefined;
   rate: RateLimiterQueue | undefined;
 } {
   return {
-    limit: settings.concurrency === undefined ? undefined : bulkhead(settings.concurrency, Number.MAX_SAFE_INTEGER),
-    rate:
-      settings.ratePerSecond === undefined
+    limit:
+      settings.concurrency === undefined
         ? undefined
-        : new RateLimiterQueue(
-            new RateLimiterMemory({ points: Math.max(1, Math.floor(settings.ratePerSecond)), duration: 1 }),
-            { maxQueueSize: 100_000 },
-          ),
+        : bulkhead(Math.max(1, Math.floor(settings.concurrency * share + 1e-9)), Number.MAX_SAFE_INTEGER),
+    rate: settings.ratePerSecond === undefined ? undefined : rateQueue(settings.ratePerSecond * share),
   };
+}
+
+/** A token queue for a rate that may be below one a second: one token every few seconds, never above the rate. */
+function rateQueue(perSecond: number): RateLimiterQueue {
+  const duration = Math.max(1, Math.ceil(1 / perSecond - 1e-9));
+  const points = Math.max(1, Math.floor(perSecond * duration + 1e-9));
+  return new RateLimiterQueue(new RateLimiterMemory({ points, duration }), { maxQueueSize: 100_000 });
 }
 
 /**
@@ -68,6 +79,7 @@ export class ToolGuard {
   private readonly servers = new Map<string, Omit<Guards, "breaker">>();
   private readonly settingsOf: (tool: string) => ToolSettings;
   private readonly serverLimitsOf: (tool: string) => ServerLimits;
+  private fraction = 1;
 
   constructor(settingsOf: (tool: string) => ToolSettings, serverLimitsOf: (tool: string) => ServerLimits = () => ({})) {
     this.settingsOf = settingsOf;
@@ -89,7 +101,7 @@ export class ToolGuard {
                   breaker: new ConsecutiveBreaker(settings.breaker.failures),
                 },
               ),
-        ...limitsOf(settings),
+        ...limitsOf(settings, this.fraction),
       };
       this.guards.set(tool, guards);
     }
@@ -100,10 +112,23 @@ export class ToolGuard {
     const server = tool.slice(0, tool.indexOf("/"));
     let guards = this.servers.get(server);
     if (guards === undefined) {
-      guards = limitsOf(this.serverLimitsOf(tool));
+      guards = limitsOf(this.serverLimitsOf(tool), this.fraction);
       this.servers.set(server, guards);
     }
     return guards;
+  }
+
+  /**
+   * Sets this executor's share of every limit: the partitions it owns out of all (re-split at each rebalance), so
+   * the executors of a cluster together keep each tool's and server's configured concurrency and rate. Calls
+   * already waiting keep the limits they started under.
+   */
+  share(owned: number, total: number): void {
+    const fraction = total <= 0 ? 1 : Math.min(1, Math.max(0, owned / total));
+    if (fraction === this.fraction) return;
+    this.fraction = fraction;
+    for (const [tool, guards] of this.guards) Object.assign(guards, limitsOf(this.settingsOf(tool), fraction));
+    this.servers.clear();
   }
 
   /** Runs one call of a tool within its and its server's limits; throws {@link CircuitOpenError} when its breaker is open. */

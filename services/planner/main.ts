@@ -30,21 +30,25 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
     // An LLM call runs inside the handler, so the group must wait for it (kafkajs heartbeats between chunks).
     sessionTimeoutMs: config.LLM_PROVIDER === "none" ? 10_000 : Math.max(10_000, config.LLM_TIMEOUT_MS * 2 + 5_000),
     topics: ["baton.requests", "baton.tool-results", "baton.run-deadlines"],
+    stateTopics: [plannerTopics.runs],
     partitionsConsumedConcurrently: config.PLANNER_CONCURRENCY,
     // A run's new state, the calls it dispatches and the input's offset commit together or not at all.
     transactional: true,
     async setup({ backbone, producer }) {
       const { kafka, codec, logger } = backbone;
-      // Runs still running with a deadline, kept as the table changes, so the sweep never walks finished runs.
-      const deadlines = new Map<string, number>();
+      // Runs still running with a deadline, kept as the table changes, so the sweep never walks finished runs. The
+      // table holds the runs of the partitions this planner owns, so each planner sweeps its own runs.
+      const deadlines = new Map<string, { deadlineAt: number; partition: number }>();
       const signalled = new Set<string>();
       const runs = new KeyedTable<RunState>({
         kafka,
         codec,
         logger,
         topic: plannerTopics.runs,
-        onChange: (requestId, run) => {
-          if (run?.status === "RUNNING" && run.deadlineAt !== null) deadlines.set(requestId, run.deadlineAt);
+        partitioned: true,
+        onChange: (requestId, run, partition) => {
+          if (run?.status === "RUNNING" && run.deadlineAt !== null)
+            deadlines.set(requestId, { deadlineAt: run.deadlineAt, partition });
           else {
             deadlines.delete(requestId);
             signalled.delete(requestId);
@@ -65,22 +69,29 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
         defaultDeadlineMs: config.PLANNER_DEADLINE_MS,
         now: Date.now,
       };
-      // Every planner looks for runs past their deadline; the planner owning the run ends it.
+      // A planner looks for its runs past their deadline and signals each on the run's partition, which it owns.
       const sweep = setInterval(() => {
         const now = Date.now();
-        const expired: RunDeadline[] = [];
-        for (const [requestId, deadlineAt] of deadlines) {
+        const expired: Array<{ deadline: RunDeadline; partition: number }> = [];
+        for (const [requestId, { deadlineAt, partition }] of deadlines) {
           if (deadlineAt > now || signalled.has(requestId)) continue;
           const run = runs.get(requestId);
           if (run?.status !== "RUNNING" || run.deadlineAt === null) continue;
           signalled.add(requestId);
-          expired.push({ requestId, deadlineAt: run.deadlineAt });
+          expired.push({ deadline: { requestId, deadlineAt: run.deadlineAt }, partition });
         }
         if (expired.length === 0) return;
         producer
-          .send(expired.map((deadline) => ({ topic: "baton.run-deadlines", key: deadline.requestId, value: deadline })))
+          .send(
+            expired.map(({ deadline, partition }) => ({
+              topic: "baton.run-deadlines",
+              key: deadline.requestId,
+              value: deadline,
+              partition,
+            })),
+          )
           .catch((error: unknown) => {
-            for (const deadline of expired) signalled.delete(deadline.requestId);
+            for (const { deadline } of expired) signalled.delete(deadline.requestId);
             logger.warn({ err: error }, "could not signal expired runs; will try again");
           });
       }, 250);
@@ -93,24 +104,24 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
       forget.unref();
       const llm = createLlmClient(config);
       if (llm !== undefined) logger.info({ provider: config.LLM_PROVIDER, model: llm.model }, "planning with an LLM");
-      let caughtUp: Promise<void> = Promise.resolve();
       // A run's new state is visible to later messages of its chunk at once, but reaches the table only when the
       // chunk's transaction commits; an aborted chunk's states are dropped, so its replay starts from Kafka's.
       const pending = new Map<number, Map<string, RunState>>();
       const runOf = (requestId: string, partition: number): RunState | undefined =>
         pending.get(partition)?.get(requestId) ?? runs.get(requestId);
       return {
-        onAssigned: () => {
-          // Partitions may have moved: read every planner's writes again rather than trust this one's.
+        onAssigned: async ({ numbers, added }) => {
+          // Runs of partitions given up are dropped; those of new (or reopened) ones are read again from baton.runs,
+          // after their previous owner was fenced, so this planner continues them from their last committed state.
           pending.clear();
-          runs.forgetWritten();
-          caughtUp = runs.catchUp();
+          const reopened = new Set(added);
+          await runs.own(numbers.filter((number) => !reopened.has(number)));
+          await runs.own(numbers);
         },
         onChunkAborted: (_topic, partition) => {
           pending.delete(partition);
         },
         handler: async (message) => {
-          await caughtUp;
           let outcome;
           if (message.topic === "baton.requests") {
             const request = message.value as Request;
@@ -140,7 +151,7 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
           return {
             messages: outcome.messages,
             afterCommit: () => {
-              runs.set(run.requestId, run);
+              runs.set(run.requestId, run, message.partition);
               if (partitionRuns.get(run.requestId) === run) partitionRuns.delete(run.requestId);
             },
           };

@@ -46,9 +46,13 @@ export class BatonAdmin {
   /**
    * Makes the cluster match the declared topics, idempotently: missing topics are created, a larger
    * partition count is applied, changed configs are set, and a smaller partition count (which Kafka
-   * cannot do) is refused with the reason; nothing is silently ignored.
+   * cannot do) is refused with the reason; nothing is silently ignored. `holdPartitions` refuses to raise the
+   * partition count of the topics it applies to, with its reason.
    */
-  async applyTopics(specs: readonly TopicSpec[]): Promise<TopicApplyResult[]> {
+  async applyTopics(
+    specs: readonly TopicSpec[],
+    options: { holdPartitions?: { applies: (topic: string) => boolean; reason: string } } = {},
+  ): Promise<TopicApplyResult[]> {
     const existing = new Set(await this.admin.listTopics());
     const missing = specs.filter((spec) => !existing.has(spec.name));
     const present = specs.filter((spec) => existing.has(spec.name));
@@ -91,6 +95,14 @@ export class BatonAdmin {
           topic: spec.name,
           action: "refused",
           reason: `has ${current} partitions, declared ${spec.partitions}: Kafka cannot remove partitions; raise the declaration to ${current} or recreate the topic`,
+        });
+        continue;
+      }
+      if (current < spec.partitions && options.holdPartitions?.applies(spec.name) === true) {
+        results.push({
+          topic: spec.name,
+          action: "refused",
+          reason: `has ${current} partitions, declared ${spec.partitions}: ${options.holdPartitions.reason}`,
         });
         continue;
       }
@@ -186,6 +198,13 @@ export class BatonAdmin {
   async groupOffsets(groupId: string, topic: string): Promise<Map<number, string>> {
     const [entry] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
     return new Map((entry?.partitions ?? []).map((partition) => [partition.partition, partition.offset]));
+  }
+
+  /** Whether a topic exists and holds any message. */
+  async holdsMessages(topic: string): Promise<boolean> {
+    if (!(await this.admin.listTopics()).includes(topic)) return false;
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return offsets.some((partition) => BigInt(partition.high) > BigInt(partition.low));
   }
 
   /** Latest (high-water) offsets of a topic, by partition. */

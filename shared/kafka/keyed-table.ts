@@ -12,51 +12,307 @@ export interface KeyedTableOptions<T> {
   /** A compacted topic whose latest value per key is the state (a tombstone deletes the key). */
   topic: string;
   /**
-   * Called with each value read or set (undefined for a tombstone), for indexes kept beside the table. Reads may
-   * deliver a key's older values after a newer `set`, so an index built on it is a hint to check with `get`.
+   * Called with each value read or set (undefined for a tombstone or a key dropped) and the key's partition, for
+   * indexes kept beside the table. Reads may deliver a key's older values after a newer `set`, so an index built on
+   * it is a hint to check with `get`.
    */
-  onChange?: (key: string, value: T | undefined) => void;
+  onChange?: (key: string, value: T | undefined, partition: number) => void;
+  /**
+   * Holds only the partitions this instance owns ({@link KeyedTable.own}) instead of the whole topic: for state
+   * co-partitioned with a stage's input, so memory and start time follow the instance's share of the traffic.
+   */
+  partitioned?: boolean;
+}
+
+/** The last load of a partition a partitioned table took on. */
+export interface PartitionLoad {
+  /** Keys held for the partition once it was read to its end. */
+  entries: number;
+  /** From taking the partition on to having read it to the end it had then. */
+  catchUpMs: number;
+}
+
+/** A load that has just reached its end; see {@link PartitionReads.finishLoads}. */
+export interface FinishedLoad {
+  partition: number;
+  catchUpMs: number;
+}
+
+/** A batch's numbers, as kafkajs reports them when it has handled the batch. */
+export interface BatchEnd {
+  /** Messages handed to `eachMessage` (transaction markers and aborted messages are not). */
+  batchSize: number;
+  /** The first record's offset, counting markers and aborted messages; null when none is past the fetch offset. */
+  firstOffset: string | null;
+  lastOffset: string | null;
+}
+
+interface PartitionState {
+  /** Tells this ownership of the partition from earlier ones, whose late events are ignored. */
+  epoch: number;
+  ownedAt: number;
+  /** Whether the consumer was told where to read from and the partition resumed. */
+  reading: boolean;
+  /** The next offset to read: everything before it has been read during this ownership. */
+  position: bigint;
+  /**
+   * Fetchers that must start a fetch before a batch of this partition can no longer be one fetched before the
+   * last seek; undefined when none can.
+   */
+  staleUntil: Set<number> | undefined;
+  /** The end offset the partition had when taken on. */
+  loadEnd: bigint | undefined;
+  loaded: boolean;
+  batch: { epoch: number; delivered: number } | undefined;
 }
 
 /**
- * The latest value of every key of a compacted topic, kept in memory and followed live: how planners
- * restore run state and how stages read the tool catalogue. Every instance reads every partition, so a
- * run moved to another planner is already known there; `catchUp` waits until what was written is read.
+ * How far a table's consumer has read each partition it owns, fed with the consumer's events; no Kafka client
+ * here. It decides which events move a partition's position: after a partition is given up and taken on again,
+ * kafkajs may still hand over batches fetched before the seek back to its start. Such a batch delivers no message
+ * (kafkajs skips a partition with a seek pending) but still reports its last offset, so a batch's end counts only
+ * when all its messages were read during this ownership, and a batch of transaction markers only once every
+ * fetcher has started a fetch since the seek (or when it starts where the reading stands).
+ */
+export class PartitionReads {
+  private readonly followAll: boolean;
+  private readonly partitions = new Map<number, PartitionState>();
+  private readonly fetchers = new Set<number>();
+  private readonly everRead = new Set<number>();
+  private epochs = 0;
+
+  /** `followAll`: every partition is owned and read from the start, as by a table that is not partitioned. */
+  constructor(options: { followAll: boolean }) {
+    this.followAll = options.followAll;
+  }
+
+  private state(partition: number): PartitionState | undefined {
+    let state = this.partitions.get(partition);
+    if (state === undefined && this.followAll) {
+      state = {
+        epoch: 0,
+        ownedAt: 0,
+        reading: true,
+        position: 0n,
+        staleUntil: undefined,
+        loadEnd: undefined,
+        loaded: true,
+        batch: undefined,
+      };
+      this.partitions.set(partition, state);
+    }
+    return state;
+  }
+
+  /** Takes a partition on (not read until {@link startReading}); false if it was owned already. */
+  own(partition: number, now: number): boolean {
+    if (this.partitions.has(partition)) return false;
+    this.epochs += 1;
+    this.partitions.set(partition, {
+      epoch: this.epochs,
+      ownedAt: now,
+      reading: false,
+      position: 0n,
+      staleUntil: undefined,
+      loadEnd: undefined,
+      loaded: false,
+      batch: undefined,
+    });
+    return true;
+  }
+
+  /** Gives a partition up: its later events are ignored. */
+  drop(partition: number): void {
+    this.partitions.delete(partition);
+  }
+
+  isOwned(partition: number): boolean {
+    return this.partitions.has(partition);
+  }
+
+  /** The partitions owned, in order. */
+  owned(): number[] {
+    return [...this.partitions.keys()].sort((a, b) => a - b);
+  }
+
+  /** Owned partitions not being read yet, which wait for their offsets, with their ownership. */
+  awaitingStart(): Array<{ partition: number; epoch: number }> {
+    return this.owned().flatMap((partition) => {
+      const state = this.partitions.get(partition);
+      return state?.reading === false ? [{ partition, epoch: state.epoch }] : [];
+    });
+  }
+
+  /** Partitions being read, with where the reading stands. */
+  readingPositions(): Array<{ partition: number; offset: bigint }> {
+    return this.owned().flatMap((partition) => {
+      const state = this.partitions.get(partition);
+      return state?.reading === true ? [{ partition, offset: state.position }] : [];
+    });
+  }
+
+  /**
+   * Starts reading an owned partition from `from` (where the consumer is told to seek), loaded once read to `end`;
+   * false if that ownership (`epoch`, from {@link awaitingStart}) has ended or is read already.
+   */
+  startReading(partition: number, epoch: number, from: bigint, end: bigint): boolean {
+    const state = this.partitions.get(partition);
+    if (state?.epoch !== epoch || state.reading) return false;
+    state.reading = true;
+    state.position = from;
+    state.loadEnd = end;
+    state.staleUntil = this.everRead.has(partition) && this.fetchers.size > 0 ? new Set(this.fetchers) : undefined;
+    this.everRead.add(partition);
+    return true;
+  }
+
+  /** The ownership a message of this partition would be read for, or undefined when it is not to be read. */
+  readingEpoch(partition: number): number | undefined {
+    const state = this.state(partition);
+    return state?.reading === true ? state.epoch : undefined;
+  }
+
+  /** Records a message read (decoded or not); false when its partition was given up or taken on again since. */
+  messageRead(partition: number, epoch: number, offset: string): boolean {
+    const state = this.partitions.get(partition);
+    if (state?.reading !== true || state.epoch !== epoch) return false;
+    const next = BigInt(offset) + 1n;
+    if (next > state.position) state.position = next;
+    // kafkajs hands no message of a partition over while its seek is pending, so this batch came after it.
+    state.staleUntil = undefined;
+    if (state.batch?.epoch === epoch) state.batch.delivered += 1;
+    return true;
+  }
+
+  /** A fetcher (one per broker) starts a fetch: batches it fetched before have all been handled. */
+  fetchStarted(nodeId: number): void {
+    this.fetchers.add(nodeId);
+    for (const state of this.partitions.values()) {
+      state.staleUntil?.delete(nodeId);
+      if (state.staleUntil?.size === 0) state.staleUntil = undefined;
+    }
+  }
+
+  batchStarted(partition: number): void {
+    const state = this.state(partition);
+    if (state !== undefined) state.batch = { epoch: state.epoch, delivered: 0 };
+  }
+
+  /**
+   * A batch was handled. Its last offset counts transaction markers, which are never delivered as messages: it is
+   * how a position reaches the end of a topic written in transactions.
+   */
+  batchEnded(partition: number, batch: BatchEnd): void {
+    const state = this.state(partition);
+    if (state === undefined) return;
+    const started = state.batch;
+    state.batch = undefined;
+    if (!state.reading || started?.epoch !== state.epoch || batch.lastOffset === null) return;
+    const counts =
+      batch.batchSize > 0
+        ? started.delivered === batch.batchSize
+        : state.staleUntil === undefined || (batch.firstOffset !== null && BigInt(batch.firstOffset) <= state.position);
+    const next = BigInt(batch.lastOffset) + 1n;
+    if (counts && next > state.position) state.position = next;
+  }
+
+  /**
+   * The group was joined again (kafkajs stopped its fetchers first, so no batch from before is left): where each
+   * partition being read should be sought, as the join resets kafkajs's positions.
+   */
+  rejoined(): Array<{ partition: number; offset: bigint }> {
+    for (const state of this.partitions.values()) {
+      state.batch = undefined;
+      state.staleUntil = undefined;
+    }
+    return this.readingPositions();
+  }
+
+  /** The next offset to read, for a partition being read. */
+  position(partition: number): bigint | undefined {
+    const state = this.partitions.get(partition);
+    return state?.reading === true ? state.position : undefined;
+  }
+
+  isLoaded(partition: number): boolean {
+    return this.followAll || this.partitions.get(partition)?.loaded === true;
+  }
+
+  /** Loads that have reached their end since last asked, each reported once. */
+  finishLoads(now: number): FinishedLoad[] {
+    const finished: FinishedLoad[] = [];
+    for (const [partition, state] of this.partitions) {
+      if (state.loaded || !state.reading || state.loadEnd === undefined || state.position < state.loadEnd) continue;
+      state.loaded = true;
+      finished.push({ partition, catchUpMs: now - state.ownedAt });
+    }
+    return finished;
+  }
+}
+
+function offsetOrNull(offset: unknown): string | null {
+  return typeof offset === "string" ? offset : null;
+}
+
+/**
+ * The latest value of every key of a compacted topic, kept in memory and followed live: how planners restore run
+ * state and how stages read the tool catalogue. A table reads every partition, or, `partitioned`, only those its
+ * instance owns ({@link own}), so memory and start time follow the instance's share; `catchUp` waits until what was
+ * written is read.
  */
 export class KeyedTable<T> {
   private readonly options: KeyedTableOptions<T>;
   private readonly consumer: Consumer;
+  private readonly reads: PartitionReads;
   private readonly values = new Map<string, T>();
   /** Values this process wrote, ahead of the table's reading (which may still deliver older ones). */
   private readonly written = new Map<string, T>();
   /** When each key was last written (the message's timestamp, or when `set`). */
   private readonly writtenAt = new Map<string, number>();
-  private readonly positions = new Map<number, bigint>();
+  /** The partition of each key held, and how many keys are held per partition. */
+  private readonly partitionOf = new Map<string, number>();
+  private readonly keysPerPartition = new Map<number, number>();
+  private readonly loads = new Map<number, PartitionLoad>();
   private readonly listeners = new Set<() => void>();
+  private started = false;
 
   constructor(options: KeyedTableOptions<T>) {
     this.options = options;
+    this.reads = new PartitionReads({ followAll: options.partitioned !== true });
     this.consumer = options.kafka.consumer({
       groupId: `baton-table-${options.topic}-${randomUUID()}`,
       allowAutoTopicCreation: false,
+      // A partition taken on is fetched with the consumer's next fetch: wait little for data of the others.
+      ...(options.partitioned === true ? { maxWaitTimeInMs: 500 } : {}),
     });
   }
 
-  private advance(partition: number, offset: string): void {
-    const next = BigInt(offset) + 1n;
-    if (next > (this.positions.get(partition) ?? 0n)) this.positions.set(partition, next);
-    for (const listener of this.listeners) listener();
-  }
-
-  /** Starts following the topic and resolves once everything written before the call has been read. */
+  /**
+   * Starts following the topic. A table that is not partitioned resolves once everything written before the call
+   * has been read; a partitioned one owns no partition yet and reads nothing until {@link own}.
+   */
   async start(): Promise<void> {
-    // A batch's last offset counts transaction markers, which are never delivered as messages, so positions
-    // still reach the end of a topic written in transactions.
-    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.lastOffset !== null && payload.lastOffset !== undefined)
-        this.advance(payload.partition, String(payload.lastOffset));
-    });
     const { topic, logger } = this.options;
+    const { events } = this.consumer;
+    this.consumer.on(events.FETCH_START, ({ payload }) => this.reads.fetchStarted(payload.nodeId));
+    this.consumer.on(events.START_BATCH_PROCESS, ({ payload }) => this.reads.batchStarted(payload.partition));
+    this.consumer.on(events.END_BATCH_PROCESS, ({ payload }) => {
+      // kafkajs types the offsets as strings, but a batch of records all before the fetch offset has no first one.
+      this.reads.batchEnded(payload.partition, {
+        batchSize: payload.batchSize,
+        firstOffset: offsetOrNull(payload.firstOffset),
+        lastOffset: offsetOrNull(payload.lastOffset),
+      });
+      this.notify();
+    });
+    if (this.options.partitioned === true) {
+      // Runs before the first fetch of every join (a new consumer after a crash too): a join forgets pauses and
+      // positions, and a seek or pause before the first join would be refused.
+      this.consumer.on(events.GROUP_JOIN, () => {
+        for (const { partition, offset } of this.reads.rejoined()) this.seek(partition, offset);
+        this.steer();
+      });
+    }
     try {
       await this.consumer.connect();
       await this.consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -67,38 +323,160 @@ export class KeyedTable<T> {
       autoCommit: false,
       eachMessage: async (payload) => {
         const { partition, message } = payload;
+        const epoch = this.reads.readingEpoch(partition);
+        if (epoch === undefined) return;
         const key = message.key?.toString("utf8");
-        if (key !== undefined) {
-          if (message.value === null) {
-            this.values.delete(key);
-            this.writtenAt.delete(key);
-            this.options.onChange?.(key, undefined);
-          } else {
-            try {
-              const value = await this.decodeWaitingForRegistry(message.value, () => payload.heartbeat());
-              this.values.set(key, value);
-              this.writtenAt.set(key, Math.max(this.writtenAt.get(key) ?? 0, Number(message.timestamp)));
-              this.options.onChange?.(key, value);
-            } catch (error) {
-              logger.error(
-                { topic, partition, offset: message.offset, err: error },
-                "skipping undecodable table entry",
-              );
-            }
+        let value: T | undefined;
+        let decoded = true;
+        if (key !== undefined && message.value !== null) {
+          try {
+            value = await this.decodeWaitingForRegistry(
+              message.value,
+              () => payload.heartbeat(),
+              () => this.reads.readingEpoch(partition) === epoch,
+            );
+            if (value === undefined) return;
+          } catch (error) {
+            decoded = false;
+            logger.error({ topic, partition, offset: message.offset, err: error }, "skipping undecodable table entry");
           }
         }
-        this.advance(partition, message.offset);
+        if (!this.reads.messageRead(partition, epoch, message.offset)) return;
+        if (key !== undefined && decoded) this.apply(key, value, partition, Number(message.timestamp));
+        this.notify();
       },
     });
-    await this.catchUp();
+    this.started = true;
+    if (this.options.partitioned !== true) await this.catchUp();
+  }
+
+  private apply(key: string, value: T | undefined, partition: number, timestamp: number): void {
+    if (value === undefined) {
+      this.values.delete(key);
+      this.writtenAt.delete(key);
+      if (!this.written.has(key)) this.untrack(key);
+    } else {
+      this.values.set(key, value);
+      this.writtenAt.set(key, Math.max(this.writtenAt.get(key) ?? 0, timestamp));
+      this.track(key, partition);
+    }
+    this.options.onChange?.(key, value, partition);
+  }
+
+  private track(key: string, partition: number): void {
+    const previous = this.partitionOf.get(key);
+    if (previous === partition) return;
+    if (previous !== undefined) this.keysPerPartition.set(previous, (this.keysPerPartition.get(previous) ?? 1) - 1);
+    this.partitionOf.set(key, partition);
+    this.keysPerPartition.set(partition, (this.keysPerPartition.get(partition) ?? 0) + 1);
+  }
+
+  private untrack(key: string): void {
+    const partition = this.partitionOf.get(key);
+    if (partition === undefined) return;
+    this.partitionOf.delete(key);
+    this.keysPerPartition.set(partition, (this.keysPerPartition.get(partition) ?? 1) - 1);
+  }
+
+  /** Logs and records the loads that have reached their end, then wakes whoever waits for a position. */
+  private notify(): void {
+    if (this.options.partitioned === true) {
+      for (const { partition, catchUpMs } of this.reads.finishLoads(Date.now())) {
+        const entries = this.keysPerPartition.get(partition) ?? 0;
+        this.loads.set(partition, { entries, catchUpMs });
+        this.options.logger.info(
+          { topic: this.options.topic, partition, entries, catchUpMs },
+          "table partition loaded",
+        );
+      }
+    }
+    for (const listener of this.listeners) listener();
+  }
+
+  /** Pauses every partition but those being read; kafkajs keeps this until the next join, which steers again. */
+  private steer(): void {
+    const reading = this.reads.readingPositions().map(({ partition }) => partition);
+    try {
+      this.consumer.pause([{ topic: this.options.topic }]);
+      if (reading.length > 0) this.consumer.resume([{ topic: this.options.topic, partitions: reading }]);
+    } catch (error) {
+      this.options.logger.debug(
+        { topic: this.options.topic, err: error },
+        "table consumer restarting; steered at join",
+      );
+    }
+  }
+
+  private seek(partition: number, offset: bigint): void {
+    try {
+      this.consumer.seek({ topic: this.options.topic, partition, offset: offset.toString() });
+    } catch (error) {
+      this.options.logger.debug({ topic: this.options.topic, err: error }, "table consumer restarting; sought at join");
+    }
+  }
+
+  /**
+   * Sets the partitions this instance owns now (a partitioned table; call it at each rebalance, after `start`).
+   * Keys of partitions given up are dropped, with `onChange(key, undefined)`; partitions taken on are read from
+   * their beginning. Resolves once every owned partition has been read to the end it had when taken on.
+   */
+  async own(partitions: readonly number[], timeoutMs = 60_000): Promise<void> {
+    const { topic, logger } = this.options;
+    if (this.options.partitioned !== true || !this.started) {
+      throw new BatonError("INTERNAL", `own() needs a partitioned table of ${topic}, started`, { retriable: false });
+    }
+    const wanted = new Set(partitions);
+    for (const partition of this.reads.owned()) if (!wanted.has(partition)) this.drop(partition);
+    const now = Date.now();
+    for (const partition of wanted) this.reads.own(partition, now);
+    this.steer();
+    this.notify();
+    // Partitions taken on, or left unread by an earlier call that failed, are read up to the ends fetched now.
+    const starting = this.reads.awaitingStart();
+    if (starting.length > 0) {
+      const offsets = new Map((await this.fetchOffsets()).map((entry) => [entry.partition, entry]));
+      for (const { partition, epoch } of starting) {
+        const found = offsets.get(partition);
+        if (found === undefined) logger.warn({ topic, partition }, "table owns a partition its topic does not have");
+        const low = BigInt(found?.low ?? 0);
+        if (!this.reads.startReading(partition, epoch, low, BigInt(found?.high ?? 0))) continue;
+        if (found !== undefined) this.seek(partition, low);
+      }
+      this.steer();
+      this.notify();
+    }
+    await this.waitFor(
+      () => [...wanted].every((partition) => !this.reads.isOwned(partition) || this.reads.isLoaded(partition)),
+      timeoutMs,
+      `could not read partitions ${[...wanted].join(", ")} of ${topic} to their end within ${timeoutMs} ms`,
+    );
+  }
+
+  private drop(partition: number): void {
+    this.reads.drop(partition);
+    this.loads.delete(partition);
+    this.keysPerPartition.delete(partition);
+    for (const [key, owner] of this.partitionOf) {
+      if (owner !== partition) continue;
+      this.partitionOf.delete(key);
+      this.values.delete(key);
+      this.written.delete(key);
+      this.writtenAt.delete(key);
+      this.options.onChange?.(key, undefined, partition);
+    }
   }
 
   /**
    * Decodes a table entry. While the registry cannot be reached, waits and asks again (1 s, doubling up to 30 s)
-   * instead of skipping the entry: state must not go missing because of an outage. A terminal failure (an entry
-   * that is not Avro, an unknown schema id) is thrown, and the entry skipped by the caller.
+   * instead of skipping the entry: state must not go missing because of an outage. Gives up (undefined) once the
+   * entry is no longer wanted. A terminal failure (an entry that is not Avro, an unknown schema id) is thrown, and
+   * the entry skipped by the caller.
    */
-  private async decodeWaitingForRegistry(bytes: Buffer | null, heartbeat: () => Promise<void>): Promise<T> {
+  private async decodeWaitingForRegistry(
+    bytes: Buffer | null,
+    heartbeat: () => Promise<void>,
+    wanted: () => boolean,
+  ): Promise<T | undefined> {
     for (let delayMs = 1_000; ; delayMs = Math.min(delayMs * 2, 30_000)) {
       try {
         return (await this.options.codec.decode<T>(bytes)).value;
@@ -110,29 +488,34 @@ export class KeyedTable<T> {
         );
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         await heartbeat().catch(() => undefined);
+        if (!wanted()) return undefined;
       }
     }
   }
 
-  /** Resolves once this table has read every message written to the topic before the call. */
-  async catchUp(timeoutMs = 60_000): Promise<void> {
+  private async fetchOffsets(): Promise<Array<{ partition: number; high: string; low: string }>> {
     const admin = this.options.kafka.admin();
-    await admin.connect();
-    let ends: Array<{ partition: number; high: string; low: string }>;
     try {
-      ends = await admin.fetchTopicOffsets(this.options.topic);
+      await admin.connect();
+      // ListOffsets asks for read-committed ends: below an open transaction, which this consumer cannot read past.
+      return await admin.fetchTopicOffsets(this.options.topic);
+    } catch (error) {
+      throw new BatonError(
+        "KAFKA_UNAVAILABLE",
+        `cannot fetch the offsets of ${this.options.topic}: ${(error as Error).message}`,
+        { cause: error },
+      );
     } finally {
       await admin.disconnect();
     }
-    const reached = (): boolean =>
-      ends.every(({ partition, high, low }) => high === low || (this.positions.get(partition) ?? 0n) >= BigInt(high));
+  }
+
+  private async waitFor(reached: () => boolean, timeoutMs: number, failure: string): Promise<void> {
     if (reached()) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.listeners.delete(check);
-        reject(
-          new BatonError("KAFKA_UNAVAILABLE", `could not read ${this.options.topic} to its end within ${timeoutMs} ms`),
-        );
+        reject(new BatonError("KAFKA_UNAVAILABLE", failure));
       }, timeoutMs);
       const check = (): void => {
         if (!reached()) return;
@@ -144,19 +527,50 @@ export class KeyedTable<T> {
     });
   }
 
+  /**
+   * Resolves once this table has read every message written to the topic before the call (to the partitions it
+   * owns, for a partitioned table).
+   */
+  async catchUp(timeoutMs = 60_000): Promise<void> {
+    const ends = await this.fetchOffsets();
+    const partitioned = this.options.partitioned === true;
+    await this.waitFor(
+      () =>
+        ends.every(
+          ({ partition, high, low }) =>
+            (partitioned && !this.reads.isOwned(partition)) ||
+            high === low ||
+            (this.reads.position(partition) ?? 0n) >= BigInt(high),
+        ),
+      timeoutMs,
+      `could not read ${this.options.topic} to its end within ${timeoutMs} ms`,
+    );
+  }
+
   /** The latest value of a key, if any: this process's own write first, else the latest one read. */
   get(key: string): T | undefined {
     return this.written.get(key) ?? this.values.get(key);
   }
 
+  /** How many keys the table holds. */
+  get size(): number {
+    let size = this.values.size;
+    for (const key of this.written.keys()) if (!this.values.has(key)) size += 1;
+    return size;
+  }
+
   /**
    * Records a value this process just wrote (and committed), so it is visible at once. It stays ahead of what
-   * the table reads until {@link forgetWritten}: the table may still deliver this key's older values.
+   * the table reads until {@link forgetWritten}: the table may still deliver this key's older values. `partition`
+   * is the one written to: a partitioned table keeps the value only while it owns that partition, and drops it
+   * with the partition.
    */
-  set(key: string, value: T): void {
+  set(key: string, value: T, partition: number): void {
+    if (this.options.partitioned === true && !this.reads.isOwned(partition)) return;
+    this.track(key, partition);
     this.written.set(key, value);
     this.writtenAt.set(key, Date.now());
-    this.options.onChange?.(key, value);
+    this.options.onChange?.(key, value, partition);
   }
 
   /**
@@ -169,10 +583,12 @@ export class KeyedTable<T> {
       if (at >= now - ageMs) continue;
       const value = this.get(key);
       if (value !== undefined && keep(value)) continue;
+      const partition = this.partitionOf.get(key) ?? -1;
       this.values.delete(key);
       this.written.delete(key);
       this.writtenAt.delete(key);
-      this.options.onChange?.(key, undefined);
+      this.untrack(key);
+      this.options.onChange?.(key, undefined, partition);
       evicted += 1;
     }
     return evicted;
@@ -183,6 +599,7 @@ export class KeyedTable<T> {
    * follow it with {@link catchUp}, which reads past them.
    */
   forgetWritten(): void {
+    for (const key of this.written.keys()) if (!this.values.has(key)) this.untrack(key);
     this.written.clear();
   }
 
@@ -190,6 +607,11 @@ export class KeyedTable<T> {
   *entries(): IterableIterator<[string, T]> {
     for (const [key, value] of this.values) if (!this.written.has(key)) yield [key, value];
     yield* this.written.entries();
+  }
+
+  /** The last load of each partition owned, for metrics (a partitioned table). */
+  loadStats(): ReadonlyMap<number, PartitionLoad> {
+    return new Map(this.loads);
   }
 
   /** Stops following the topic. */

@@ -15,6 +15,11 @@ export interface OutgoingMessage {
   key: string;
   value: unknown;
   headers?: TextHeaders;
+  /**
+   * The partition to write to, instead of the key's hash: a state record keyed otherwise than by requestId
+   * (an idempotency key) goes to its run's partition number, so the instance owning the run holds it.
+   */
+  partition?: number;
 }
 
 /** A message whose value is already bytes (dead letters, redrives, tests of bad input). */
@@ -23,6 +28,7 @@ export interface RawOutgoingMessage {
   key: string | null;
   value: Buffer | null;
   headers?: TextHeaders;
+  partition?: number;
 }
 
 /** A message encoded, with its trace headers written and its PRODUCER span started, waiting to be sent. */
@@ -64,6 +70,7 @@ export class BatonProducer {
   private readonly codec: AvroCodec;
   private readonly tracer: Tracer;
   private readonly transactional: boolean;
+  private broken = false;
 
   private constructor(producer: Producer, options: ProducerOptions) {
     this.producer = producer;
@@ -89,6 +96,10 @@ export class BatonProducer {
     });
     try {
       await producer.connect();
+      // kafkajs initialises a transactional id only at its first transaction. Baton initialises it now: that is
+      // what fences the id's previous holder and ends its open transaction, before this process reads anything
+      // the other one might still commit. An empty transaction sends InitProducerId and no EndTxn.
+      if (options.transactionalId !== undefined) await (await producer.transaction()).abort();
     } catch (error) {
       throw new BatonError("KAFKA_UNAVAILABLE", `producer cannot connect: ${(error as Error).message}`, {
         cause: error,
@@ -104,6 +115,7 @@ export class BatonProducer {
         key: message.key,
         value: await this.codec.encode(message.topic, message.value),
         headers: message.headers ?? {},
+        ...(message.partition === undefined ? {} : { partition: message.partition }),
       })),
     );
   }
@@ -116,7 +128,9 @@ export class BatonProducer {
         attributes: messagingAttributes({ operation: "send", topic: message.topic, key: message.key }),
       });
       const headers = { ...message.headers, ...injectTraceContext(trace.setSpan(context.active(), span)) };
-      return { topic: message.topic, message: { key: message.key, value: message.value, headers }, span };
+      const sent: Message = { key: message.key, value: message.value, headers };
+      if (message.partition !== undefined) sent.partition = message.partition;
+      return { topic: message.topic, message: sent, span };
     });
   }
 
@@ -169,12 +183,31 @@ export class BatonProducer {
   }
 
   /**
+   * Whether transactions can still run on this producer: false once the broker fenced it (another process
+   * initialised its transactional id) or a failed transaction could not be aborted. Such a producer is closed
+   * and replaced, never reused.
+   */
+  get usable(): boolean {
+    return !this.broken;
+  }
+
+  /**
    * Runs `work` inside one Kafka transaction: every message it sends and the offsets it commits become
    * visible together, or not at all when `work` throws (the transaction is aborted and the error rethrown).
    */
   async transaction<T>(work: (transaction: ProducerTransaction) => Promise<T>): Promise<T> {
     if (!this.transactional) throw new BatonError("INTERNAL", "transaction() needs a producer with a transactionalId");
-    const kafkaTransaction = await this.producer.transaction();
+    if (this.broken) throw new BatonError("KAFKA_UNAVAILABLE", "this transactional producer was fenced or broke");
+    let kafkaTransaction: Transaction;
+    try {
+      kafkaTransaction = await this.producer.transaction();
+    } catch (error) {
+      this.broken = true;
+      throw new BatonError("KAFKA_UNAVAILABLE", `cannot begin a transaction: ${(error as Error).message}`, {
+        cause: error,
+        details: { fenced: isFenced(error) },
+      });
+    }
     const wrapper: ProducerTransaction = {
       send: async (messages) => this.sendWith(kafkaTransaction, this.prepare(await this.encodeAll(messages))),
       sendRaw: (messages) => this.sendWith(kafkaTransaction, this.prepare(messages)),
@@ -192,8 +225,21 @@ export class BatonProducer {
     } catch (error) {
       // The coordinator may have moved: look it up again for the abort and the next transaction.
       forgetCoordinators();
-      await kafkaTransaction.abort().catch(() => undefined);
-      throw error;
+      const fenced = isFenced(error);
+      // A fenced producer cannot abort (its epoch is gone); one whose abort is refused stays stuck in kafkajs.
+      const aborted = !fenced && (await kafkaTransaction.abort().then(
+        () => true,
+        () => false,
+      ));
+      if (!aborted) this.broken = true;
+      if (error instanceof BatonError) {
+        error.details.fenced = fenced;
+        throw error;
+      }
+      throw new BatonError("KAFKA_UNAVAILABLE", `transaction failed: ${(error as Error).message}`, {
+        cause: error,
+        details: { fenced },
+      });
     }
   }
 
@@ -213,4 +259,18 @@ function groupOffsetsByTopic(
     byTopic.set(topic, list);
   }
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
+/** kafkajs errors (and their causes) that say another producer initialised this transactional id. */
+const fencedErrorTypes = new Set(["INVALID_PRODUCER_EPOCH", "PRODUCER_FENCED"]);
+
+/** Whether an error, or one it wraps, says the producer was fenced by a newer instance of its transactional id. */
+export function isFenced(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current !== undefined && current !== null && depth < 8; depth += 1) {
+    const candidate = current as { type?: unknown; message?: unknown; cause?: unknown; originalError?: unknown };
+    if (typeof candidate.type === "string" && fencedErrorTypes.has(candidate.type)) return true;
+    if (typeof candidate.message === "string" && /old epoch|fenced/i.test(candidate.message)) return true;
+    current = candidate.originalError ?? candidate.cause;
+  }
+  return false;
 }

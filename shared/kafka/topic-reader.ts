@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Kafka } from "kafkajs";
 import type { AvroCodec } from "../schemas/codec.ts";
-import { toReceived, type ReceivedMessage } from "./stage-runner.ts";
+import { toReceived, type ReceivedMessage } from "./received-message.ts";
 
 /** A consumed message whose value is decoded when it can be, with the raw bytes kept. */
 export interface ReadMessage extends ReceivedMessage<unknown> {

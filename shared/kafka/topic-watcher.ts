@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Consumer, Kafka } from "kafkajs";
 import type { AvroCodec } from "../schemas/codec.ts";
 import { BatonError } from "../errors.ts";
-import { toReceived, type ReceivedMessage } from "./stage-runner.ts";
+import { toReceived, type ReceivedMessage } from "./received-message.ts";
 
 /**
  * Follows a topic from its current end, keeping the latest message of each key, and lets callers wait for

@@ -16,6 +16,8 @@ export class StageMetrics {
   readonly toolCallSeconds: Histogram<"tool">;
   readonly toolCallsInFlight: Gauge<"tool">;
   readonly breakerOpen: Gauge<"tool">;
+  /** 1 for each partition number of the stage's inputs this instance owns; reset and set again at each rebalance. */
+  readonly ownedPartitions: Gauge<"partition">;
 
   constructor(stage: string) {
     this.registry.setDefaultLabels({ stage });
@@ -81,6 +83,12 @@ export class StageMetrics {
       name: "baton_circuit_breaker_open",
       help: "1 while a tool's circuit breaker is open",
       labelNames: ["tool"],
+      registers,
+    });
+    this.ownedPartitions = new Gauge({
+      name: "baton_owned_partitions",
+      help: "Partition numbers of the stage's inputs this instance owns (1 while owned)",
+      labelNames: ["partition"],
       registers,
     });
   }

@@ -1,241 +1,229 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { backboneConfigSchema, parseConfig } from "../../shared/config.ts";
-import { createBackbone, type Backbone } from "../../shared/backbone.ts";
-import { createLogger } from "../../shared/telemetry/logger.ts";
-import { BatonProducer } from "../../shared/kafka/producer.ts";
-import { readTopic } from "../../shared/kafka/topic-reader.ts";
-import { TopicWatcher } from "../../shared/kafka/topic-watcher.ts";
-import { deadLetterTopicName, topics } from "../../shared/topics.ts";
-import type { Request, Response } from "../../shared/schemas/records.ts";
+import type { Response } from "../../shared/schemas/records.ts";
 import { readPidFile } from "../../cli/stack/pid-file.ts";
 import { resolveStackPaths } from "../../cli/stack/stack-paths.ts";
 import { stackUp } from "../../cli/stack/stack.ts";
 import type { StageName } from "../../cli/stage-commands.ts";
-import { TestPipeline } from "../e2e/pipeline.ts";
+import {
+  customerSupportRequest,
+  OutcomeWatch,
+  sendAtFixedRate,
+  sideEffects,
+  sleep,
+  startChaosHarness,
+  stopNewest,
+  type ChaosHarness,
+  type StoppedInstance,
+} from "./harness.ts";
+import {
+  instanceName,
+  printDuplicateResponses,
+  printFailedExits,
+  printProblems,
+  printRunStates,
+  saveLogs,
+} from "./diagnostics.ts";
 
 // Two instances of every stage under steady load: kills every stage with SIGKILL (all its instances at once, or
-// one while the other takes over its partitions), restarts the broker once, while the tools fail, crash and
-// answer late; then checks that every request has exactly one response or a dead letter, and that no side effect
-// (an email, a ticket) happened twice.
+// one while the other takes over), scales stages in and out gracefully (SIGTERM one instance, start one later),
+// restarts the broker once, while the tools fail, crash and answer late; then checks that every request has
+// exactly one response, that only an injected fault makes one fail (and its error says which), and that no side
+// effect (an email, a ticket) happened twice.
 const requestCount = 150;
 const perSecond = 5;
-const run = randomUUID().slice(0, 8);
+const idPrefix = `chaos-${randomUUID().slice(0, 8)}`;
 
-let pipeline: TestPipeline;
-let backbone: Backbone;
-let producer: BatonProducer;
-
-let outbox: ChildProcess | undefined;
-let stopping = false;
-
-/** Runs the outbox MCP server like an external service, restarting it whenever an injected fault kills it. */
-function superviseOutbox(dataDir: string): void {
-  if (stopping) return;
-  outbox = spawn(process.execPath, ["tools/outbox/server.ts"], {
-    env: {
-      ...process.env,
-      OUTBOX_PORT: "18792",
-      BATON_TOOLS_DATA_DIR: dataDir,
-      BATON_TOOLS_FAULTS: "delay=5,crash=0.02,slow=0.03,slowms=2500",
-    },
-    stdio: "ignore",
-  });
-  outbox.once("exit", () => setTimeout(() => superviseOutbox(dataDir), 200));
-}
-
-async function outboxAnswers(): Promise<boolean> {
-  return fetch("http://127.0.0.1:18792/healthz").then(
-    (response) => response.ok,
-    () => false,
-  );
-}
+let harness: ChaosHarness | undefined;
 
 beforeAll(async () => {
-  const toolsDataDir = await mkdtemp(join(tmpdir(), "baton-chaos-tools-"));
-  superviseOutbox(toolsDataDir);
-  for (let tries = 0; !(await outboxAnswers()); tries += 1) {
-    if (tries > 100) throw new Error("the outbox MCP server did not start on 127.0.0.1:18792");
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  const config = parseConfig(backboneConfigSchema, { OTEL_TRACES_EXPORTER: "none" });
-  backbone = createBackbone("baton-chaos", config, createLogger({ service: "baton-chaos", level: "silent" }));
-  producer = await BatonProducer.connect({
-    kafka: backbone.kafka,
-    codec: backbone.codec,
-    tracer: backbone.tracing.tracer,
+  harness = await startChaosHarness({
+    service: "baton-chaos",
+    instancesPerStage: 2,
+    outboxFaults: "delay=5,crash=0.02,slow=0.03,slowms=2500",
   });
-  pipeline = await TestPipeline.start({
-    workflowsDirs: [],
-    policyFile: "test/chaos/policy.yaml",
-    serversFile: "test/chaos/mcp-servers.yaml",
-    toolsDataDir,
-  });
-  for (const stage of ["planner", "policy", "executor", "summarizer"] as const) await pipeline.startStage(stage);
 }, 180_000);
 
 afterAll(async () => {
-  stopping = true;
-  outbox?.kill("SIGTERM");
-  await pipeline.stop();
-  await producer.disconnect();
-  await backbone.tracing.shutdown();
+  await harness?.stop();
 }, 60_000);
 
-function request(index: number): Request {
-  const damaged = index % 2 === 0;
-  return {
-    requestId: `chaos-${run}-${index}`,
-    tenant: "demo",
-    input: damaged ? `My order #${index} arrived damaged and I want a refund` : "How long does shipping take?",
-    workflow: "customer-support",
-    // A run stuck on a lost message is answered by its deadline, inside the time this test waits.
-    metadata: damaged
-      ? { customerEmail: `chaos-${run}-${index}@example.com`, deadlineMs: "90000" }
-      : { deadlineMs: "90000" },
-    submittedAt: Date.now(),
-  };
+function escaped(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
-/** Kills every instance of a stage, then starts two again. */
-async function restart(stage: StageName): Promise<void> {
-  await pipeline.kill(stage);
-  await pipeline.startStage(stage);
-  await pipeline.startStage(stage);
+/**
+ * Why a step of each tool may end FAILED or TIMED_OUT under this test's faults, as the executor words it
+ * (services/executor/executor.ts, mcp-connections.ts), each anchored at the start of the step's reason:
+ * - `error` (knowledge-base, ticketing): the tool's own error, `<tool> failed: injected fault (BATON_TOOLS_FAULTS)`;
+ * - `slow` (all three; slowms 2500 against 1000 ms timeouts): TIMED_OUT, `<server>/<tool> did not answer within`;
+ *   search is read-only, so that is its last of four attempts;
+ * - `crash` (all three), a server restarting after one: `<server>/<tool> failed: <transport error>` or
+ *   `cannot connect to MCP server <server>: …`;
+ * - a SIGKILLed executor, the broker restart or a rebalance while a call with side effects ran (ticket, email):
+ *   its redelivery is refused, `an earlier attempt of <server>/<tool> started and its outcome is unknown`.
+ * The outbox injects no `error`, and search has no side effect, so neither may fail in the other ways.
+ */
+function faultReasons(tool: string, status: string): RegExp[] {
+  const [server = "", name = ""] = tool.split("/");
+  const withSideEffects = tool !== "knowledge-base/search";
+  if (status === "TIMED_OUT") return [new RegExp(`^${escaped(tool)} did not answer within \\d+ ms$`)];
+  if (status !== "FAILED") return [];
+  return [
+    ...(server === "outbox" ? [] : [new RegExp(`^${escaped(name)} failed: injected fault \\(BATON_TOOLS_FAULTS\\)$`)]),
+    new RegExp(`^(${escaped(tool)} failed: |cannot connect to MCP server ${escaped(server)}: )`),
+    ...(withSideEffects
+      ? [new RegExp(`^an earlier attempt of ${escaped(tool)} started and its outcome is unknown`)]
+      : []),
+  ];
 }
 
-/** Kills one instance of a stage (the other takes over its partitions), then starts a new one. */
-async function replaceOne(stage: StageName): Promise<void> {
-  await pipeline.killOne(stage);
-  await pipeline.startStage(stage);
+/**
+ * What is wrong with a response under this test's faults, or undefined when nothing is. Every request asks for
+ * `customer-support` as tenant `demo`, whom test/chaos/policy.yaml allows every tool and no answer rule blocks,
+ * so nothing may be REFUSED or DENIED. A run is FAILED exactly when a step ended FAILED or TIMED_OUT, and its
+ * error then lists each as `<stepId> (<tool>) <status>: <reason>` (services/planner/planner.ts), each reason
+ * one of {@link faultReasons}. A run answered by its deadline is not excused: every fault here ends within
+ * seconds (1 s timeouts, a 1 s/1 s/10 s ladder for search, stages restarted at once, the broker back in ~15 s,
+ * retry topics for 71 s) and the deadline is 90 s, so only a message lost or stuck in the pipeline reaches it.
+ */
+function unexplained(response: Response): string | undefined {
+  const failing = response.steps.filter((step) => ["FAILED", "TIMED_OUT", "DENIED"].includes(step.status));
+  if (response.status === "ANSWERED") return failing.length === 0 ? undefined : "ANSWERED with failed steps";
+  if (response.status !== "FAILED") return `${response.status}: ${response.error ?? ""}`;
+  if (failing.length === 0) return `FAILED with no failed step: ${response.error ?? ""}`;
+  const error = response.error ?? "";
+  for (const step of failing) {
+    const head = `${step.stepId} (${step.tool}) ${step.status}: `;
+    const at = error.indexOf(head);
+    const reason = at < 0 ? undefined : error.slice(at + head.length);
+    if (reason === undefined || !faultReasons(step.tool, step.status).some((pattern) => pattern.test(reason)))
+      return `FAILED, ${step.stepId} ${step.status} not by an injected fault: ${error}`;
+  }
+  return undefined;
 }
 
 async function restartBroker(): Promise<void> {
   const kafkaPid = await readPidFile(join(resolveStackPaths().stackDir, "kafka", "pid"));
   if (kafkaPid === undefined) throw new Error("no Kafka pid: is the stack up?");
   process.kill(kafkaPid, "SIGKILL");
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  await sleep(1_000);
   await stackUp();
 }
 
-async function jsonLines(file: string): Promise<Array<Record<string, unknown>>> {
-  const text = await readFile(join(pipeline.toolsDataDir, file), "utf8").catch(() => "");
-  return text
-    .split("\n")
-    .filter((line) => line.trim() !== "")
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
-function duplicates(values: unknown[]): number {
-  const counts = new Map<unknown, number>();
-  for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
-  return [...counts.values()].reduce((sum, count) => sum + Math.max(0, count - 1), 0);
-}
-
 describe("chaos", () => {
-  it("under kills of every stage, a broker restart and failing tools, nothing is lost and no side effect happens twice", async () => {
-    const requests = Array.from({ length: requestCount }, (_, index) => request(index));
-    const { kafka, codec } = backbone;
-    const responses = new TopicWatcher<Response>({ kafka, codec, topic: "baton.responses" });
-    const deadLetters = topics
-      .filter((topic) => topic.deadLetter)
-      .map((topic) => new TopicWatcher<unknown>({ kafka, codec, topic: deadLetterTopicName(topic.name) }));
-    await Promise.all([responses, ...deadLetters].map((watcher) => watcher.start()));
+  it("under kills and scaling of every stage, a broker restart and failing tools, every request is answered once, fails only by an injected fault, and no side effect happens twice", async () => {
+    if (harness === undefined) throw new Error("the pipeline did not start");
+    const { pipeline, backbone, producer } = harness;
+    const stopped: StoppedInstance[] = [];
+
+    /** Kills every instance of a stage, then starts two again. */
+    const restart = async (stage: StageName): Promise<void> => {
+      await pipeline.kill(stage);
+      await pipeline.startStage(stage);
+      await pipeline.startStage(stage);
+    };
+    /** Kills one instance of a stage (the other takes over its partitions), then starts a new one. */
+    const replaceOne = async (stage: StageName): Promise<void> => {
+      await pipeline.killOne(stage);
+      await pipeline.startStage(stage);
+    };
+    /** Scales a stage in: SIGTERMs its newest instance while the other keeps running. */
+    const scaleIn = async (stage: StageName): Promise<void> => void stopped.push(await stopNewest(pipeline, stage));
+    /** Scales a stage out: starts one more instance. */
+    const scaleOut = async (stage: StageName): Promise<void> => {
+      await pipeline.startStage(stage);
+    };
+
+    const watch = new OutcomeWatch(backbone);
+    await watch.start();
     const chaos: Array<[number, () => Promise<void>]> = [
       [4_000, () => replaceOne("executor")],
+      [6_000, () => scaleIn("summarizer")],
       [8_000, () => replaceOne("planner")],
+      [10_000, () => scaleOut("summarizer")],
       [11_000, () => restart("policy")],
       [14_000, () => restart("summarizer")],
+      [16_000, () => scaleIn("planner")],
       [18_000, restartBroker],
+      [20_000, () => scaleOut("planner")],
       [22_000, () => restart("executor")],
       [25_000, () => restart("planner")],
       [27_000, () => replaceOne("policy")],
       [29_000, () => replaceOne("summarizer")],
+      // After the load: the executor that stays takes back the partitions the stopped one held.
+      [31_000, () => scaleIn("executor")],
     ];
     const started = Date.now();
-    const load = (async () => {
-      for (const [index, value] of requests.entries()) {
-        const due = started + (index * 1000) / perSecond;
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())));
-        await producer.send([{ topic: "baton.requests", key: value.requestId, value }]);
+    const load = sendAtFixedRate({
+      producer,
+      perSecond,
+      count: requestCount,
+      request: (index) => customerSupportRequest(idPrefix, index, 90_000),
+    });
+    try {
+      for (const [at, action] of chaos) {
+        await sleep(started + at - Date.now());
+        await action();
       }
-    })();
-    for (const [at, action] of chaos) {
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + at - Date.now())));
-      await action();
+    } catch (error) {
+      await load.stop().catch(() => undefined);
+      throw error;
     }
-    await load;
+    await load.done;
 
-    const ids = [...new Set(requests.map((value) => value.requestId))];
-    const deadLettered = (id: string): boolean => deadLetters.some((watcher) => watcher.count(id) > 0);
-    const accounted = (id: string): boolean => responses.count(id) > 0 || deadLettered(id);
-    const deadline = Date.now() + 150_000;
-    while (!ids.every(accounted) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2_000));
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
-    await Promise.all([responses, ...deadLetters].map((watcher) => watcher.stop()));
+    const ids = load.sent.map((request) => request.requestId);
+    const { responses } = watch;
+    await watch.settle(ids, (id) => responses.count(id) > 0 || watch.deadLettered(id), 150_000);
+    await watch.stop();
 
-    const answered = ids.filter((id) => responses.count(id) > 0).length;
-    const deadLetteredCount = ids.filter(deadLettered).length;
-    const lost = ids.filter((id) => !accounted(id));
+    const unanswered = ids.filter((id) => responses.count(id) === 0);
+    const deadLettered = ids.filter((id) => watch.deadLettered(id));
+    const lost = unanswered.filter((id) => !watch.deadLettered(id));
     const duplicateResponses = ids.reduce((sum, id) => sum + Math.max(0, responses.count(id) - 1), 0);
-    const emails = (await jsonLines("outbox.jsonl")).filter((email) => String(email.to).startsWith(`chaos-${run}-`));
-    const tickets = (await jsonLines("tickets.jsonl")).filter((ticket) =>
-      String(ticket.subject).includes(`chaos-${run}-`),
-    );
-    const duplicateEffects =
-      duplicates(emails.map((email) => email.to)) + duplicates(tickets.map((ticket) => ticket.subject));
+    const effects = await sideEffects(pipeline.toolsDataDir, idPrefix);
     const byStatus = new Map<string, number>();
+    const unexplainedResponses: string[] = [];
     for (const id of ids) {
-      const status = responses.latest(id)?.value.status;
-      if (status !== undefined) byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+      const response = responses.latest(id)?.value;
+      if (response === undefined) continue;
+      byStatus.set(response.status, (byStatus.get(response.status) ?? 0) + 1);
+      const problem = unexplained(response);
+      if (problem !== undefined) unexplainedResponses.push(`${id} ${problem}`);
     }
+    const failedExits = stopped
+      .filter((exit) => exit.code !== 0)
+      .map((exit) => `${instanceName(pipeline, exit.instance)} exited ${exit.code}`);
 
     console.log(
-      `chaos: requests ${ids.length}, answered ${answered}, dead-lettered ${deadLetteredCount}, lost ${lost.length}, duplicate side effects ${duplicateEffects}` +
-        ` (${[...byStatus].map(([status, count]) => `${status} ${count}`).join(", ")}; duplicate responses ${duplicateResponses}; emails ${emails.length}, tickets ${tickets.length})`,
+      `chaos: requests ${ids.length}, answered ${ids.length - unanswered.length}, dead-lettered ${deadLettered.length}, lost ${lost.length}, duplicate side effects ${effects.duplicates}` +
+        ` (${[...byStatus].map(([status, count]) => `${status} ${count}`).join(", ")}; not explained by a fault ${unexplainedResponses.length};` +
+        ` duplicate responses ${duplicateResponses}; emails ${effects.emails}, tickets ${effects.tickets}; scaled-in exits ${stopped.map((exit) => exit.code).join(",")})`,
     );
-    if (lost.length > 0) {
-      const runs = await readTopic({
-        kafka: backbone.kafka,
-        codec: backbone.codec,
-        topic: "baton.runs",
-        timeoutMs: 8_000,
-        until: () => false,
-      });
-      for (const id of lost.slice(0, 10)) {
-        const state = runs.filter((message) => message.key === id).at(-1)?.value as
-          { status?: string; steps?: Array<{ stepId: string; status: string }> } | undefined;
-        console.log(
-          `lost ${id}: run ${state?.status ?? "none"} ${(state?.steps ?? []).map((step) => `${step.stepId}=${step.status}`).join(" ")}`,
-        );
-      }
-      const problems = [...pipeline.stages.values()].flat().flatMap((stage) =>
-        stage.log
-          .split("\n")
-          .filter((line) => /"level":(40|50|60)/.test(line) && !line.includes('"component":"kafkajs"'))
-          .map((line) => `${stage.stage}: ${line.slice(0, 300)}`),
-      );
-      console.log(problems.slice(-40).join("\n"));
+    if (unanswered.length > 0) {
+      console.log(`unanswered: ${unanswered.slice(0, 20).join(" ")}`);
+      await printRunStates(backbone, unanswered);
     }
-    for (const id of ids.filter((candidate) => responses.count(candidate) > 1).slice(0, 5)) {
-      const latest = responses.latest(id)?.value;
-      console.log(
-        `duplicate response ${id}: ${responses.count(id)} responses, latest ${latest?.status} ${latest?.error ?? ""}`,
-      );
-      for (const stage of [...pipeline.stages.values()].flat())
-        for (const line of stage.log
-          .split("\n")
-          .filter((text) => text.includes(id))
-          .slice(-10))
-          console.log(`  ${stage.stage}: ${line.slice(0, 300)}`);
+    if (unexplainedResponses.length > 0) console.log(unexplainedResponses.slice(0, 10).join("\n"));
+    printFailedExits(pipeline, stopped);
+    if (
+      unanswered.length + unexplainedResponses.length + duplicateResponses + effects.duplicates + failedExits.length >
+      0
+    ) {
+      printProblems(pipeline);
+      await saveLogs(pipeline, "chaos");
     }
-    expect(lost).toEqual([]);
-    expect(duplicateEffects).toBe(0);
-    expect(duplicateResponses).toBe(0);
-    expect(answered + deadLetteredCount).toBeGreaterThanOrEqual(ids.length);
+    printDuplicateResponses(pipeline, responses, ids);
+
+    // No injected fault lasts long enough to exhaust a retry ladder (1 s, 10 s, 60 s), and the tools' failures end
+    // as FAILED results, not dead letters: so every request gets a response, not only an entry in a .dlq.
+    expect.soft(unanswered.slice(0, 10), `${unanswered.length} requests with no response`).toEqual([]);
+    expect
+      .soft(unexplainedResponses.slice(0, 10), `${unexplainedResponses.length} responses no injected fault explains`)
+      .toEqual([]);
+    expect.soft(duplicateResponses, "duplicate responses").toBe(0);
+    expect.soft(effects.duplicates, "duplicate side effects").toBe(0);
+    expect.soft(failedExits, "SIGTERMed instances that did not exit 0").toEqual([]);
   }, 600_000);
 });

@@ -34,7 +34,10 @@ export interface RunningStage {
 
 /** The four stages as real processes, configured with the end-to-end tests' workflows, policy and MCP servers. */
 export class TestPipeline {
+  /** The instances of each stage still running, oldest first. */
   readonly stages = new Map<StageName, RunningStage[]>();
+  /** Every instance started, running or not, oldest first: whose logs to read when a test fails. */
+  readonly instances: RunningStage[] = [];
   readonly env: Record<string, string>;
   readonly toolsDataDir: string;
 
@@ -83,6 +86,7 @@ export class TestPipeline {
     const list = this.stages.get(stage) ?? [];
     list.push(running);
     this.stages.set(stage, list);
+    this.instances.push(running);
     const deadline = Date.now() + 90_000;
     while (!running.log.includes('"msg":"stage running"')) {
       if (child.exitCode !== null || Date.now() > deadline) {
@@ -109,6 +113,19 @@ export class TestPipeline {
     oldest.process.kill("SIGKILL");
     await oldest.exited;
     this.stages.set(stage, rest);
+  }
+
+  /**
+   * Stops the newest instance of a stage with SIGTERM, as scaling in does (it finishes its work and leaves its
+   * group; the others take over its partitions), and returns its exit code once it exited.
+   */
+  async stopOne(stage: StageName): Promise<number | null> {
+    const instances = this.stages.get(stage) ?? [];
+    const newest = instances.at(-1);
+    if (newest === undefined) throw new Error(`no instance of ${stage} is running`);
+    this.stages.set(stage, instances.slice(0, -1));
+    newest.process.kill("SIGTERM");
+    return newest.exited;
   }
 
   /** Stops every instance of a stage with SIGTERM (it leaves its group at once) and returns their exit codes. */

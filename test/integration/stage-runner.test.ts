@@ -184,6 +184,7 @@ describe("stage runner", () => {
       sessionTimeoutMs: 6_000,
       onAssigned: () => {
         joins += 1;
+        return Promise.resolve();
       },
       handler: async () => {
         calls.push(Date.now());

@@ -57,4 +57,22 @@ describe("topics as code", () => {
     expect(refused?.action === "refused" ? refused.reason : "").toMatch(/has 4 partitions, declared 1/);
     expect((await harness.admin.describeTopic(name, [])).partitions).toBe(4);
   });
+
+  it("a held topic's partition count is not raised, with the reason, while other changes of it still apply", async () => {
+    const held = harness.uniqueTopic("held");
+    const free = harness.uniqueTopic("free");
+    created.push(held, free);
+    await harness.admin.applyTopics([spec(held, 2, 60_000), spec(free, 2, 60_000)]);
+    const hold = { applies: (topic: string) => topic === held, reason: "the cluster holds runs" };
+    const results = await harness.admin.applyTopics([spec(held, 4, 60_000), spec(free, 4, 60_000)], {
+      holdPartitions: hold,
+    });
+    expect(results).toEqual([
+      { topic: held, action: "refused", reason: "has 2 partitions, declared 4: the cluster holds runs" },
+      { topic: free, action: "updated", changes: ["partitions 2 -> 4"] },
+    ]);
+    expect((await harness.admin.describeTopic(held, [])).partitions).toBe(2);
+    expect(await harness.admin.holdsMessages(held)).toBe(false);
+    expect(await harness.admin.holdsMessages(harness.uniqueTopic("missing"))).toBe(false);
+  });
 });
