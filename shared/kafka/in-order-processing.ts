@@ -13,7 +13,7 @@ import type { RunnerParts } from "./runner-parts.ts";
  */
 export async function processInOrder(parts: RunnerParts, payload: EachBatchPayload): Promise<void> {
   const { batch } = payload;
-  for (let start = 0; start < batch.messages.length; ) {
+  for (let start = 0; start < batch.messages.length;) {
     if (!payload.isRunning() || payload.isStale() || !parts.lanes.owns(batch.partition)) return;
     let chunk = batch.messages.slice(start, start + parts.maxBatchSize);
     const notDue = isRetryTopic(batch.topic)

@@ -67,7 +67,7 @@ function installAfterJoinHook(): void {
   if (installed) return;
   installed = true;
   const ConsumerGroup = require("kafkajs/src/consumer/consumerGroup.js") as { prototype: ConsumerGroupInternals };
-  const joinAndSync = ConsumerGroup.prototype.joinAndSync;
+  const { joinAndSync } = ConsumerGroup.prototype as { joinAndSync: ConsumerGroupInternals["joinAndSync"] };
   ConsumerGroup.prototype.joinAndSync = async function (this: ConsumerGroupInternals): Promise<void> {
     for (;;) {
       await joinAndSync.call(this);

@@ -227,10 +227,12 @@ export class BatonProducer {
       forgetCoordinators();
       const fenced = isFenced(error);
       // A fenced producer cannot abort (its epoch is gone); one whose abort is refused stays stuck in kafkajs.
-      const aborted = !fenced && (await kafkaTransaction.abort().then(
-        () => true,
-        () => false,
-      ));
+      const aborted =
+        !fenced &&
+        (await kafkaTransaction.abort().then(
+          () => true,
+          () => false,
+        ));
       if (!aborted) this.broken = true;
       if (error instanceof BatonError) {
         error.details.fenced = fenced;

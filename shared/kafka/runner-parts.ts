@@ -15,7 +15,13 @@ export interface RunnerParts {
    * Sends handled messages' output and commits `nextOffset` (if given): in one transaction with the lane's
    * producer, or produce then commit without one. A producer that can no longer be used closes its lane.
    */
-  publish(lane: Lane, topic: string, partition: number, handled: Handled[], nextOffset: string | undefined): Promise<void>;
+  publish(
+    lane: Lane,
+    topic: string,
+    partition: number,
+    handled: Handled[],
+    nextOffset: string | undefined,
+  ): Promise<void>;
   /** After a publish: state follows Kafka's, spans end. */
   published(handled: Handled[]): void;
   /** Pauses a retry partition until its next message is due; the other partitions keep flowing. */

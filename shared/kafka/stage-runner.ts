@@ -3,7 +3,6 @@ import { BatonError } from "../errors.ts";
 import { retryTopicName } from "../topics.ts";
 import { headersToText } from "./headers.ts";
 import { dueAt } from "./retry-routing.ts";
-import type { BatonProducer } from "./producer.ts";
 import { coPartitionedAssigner } from "./co-partitioned-assigner.ts";
 import { rejoinError, withAfterJoin, type JoinedGroup } from "./join-hook.ts";
 import { LaneLostError, Lanes, type Lane } from "./lanes.ts";

@@ -53,6 +53,9 @@ function escaped(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
+/** The injected faults a failed step can be put down to; `kill` covers the SIGKILLs and the broker restart. */
+type Fault = "tool error" | "slow" | "crash" | "kill";
+
 /**
  * Why a step of each tool may end FAILED or TIMED_OUT under this test's faults, as the executor words it
  * (services/executor/executor.ts, mcp-connections.ts), each anchored at the start of the step's reason:
@@ -65,43 +68,47 @@ function escaped(text: string): string {
  *   its redelivery is refused, `an earlier attempt of <server>/<tool> started and its outcome is unknown`.
  * The outbox injects no `error`, and search has no side effect, so neither may fail in the other ways.
  */
-function faultReasons(tool: string, status: string): RegExp[] {
+function faultReasons(tool: string, status: string): Array<[Fault, RegExp]> {
   const [server = "", name = ""] = tool.split("/");
-  const withSideEffects = tool !== "knowledge-base/search";
-  if (status === "TIMED_OUT") return [new RegExp(`^${escaped(tool)} did not answer within \\d+ ms$`)];
+  if (status === "TIMED_OUT") return [["slow", new RegExp(`^${escaped(tool)} did not answer within \\d+ ms$`)]];
   if (status !== "FAILED") return [];
-  return [
-    ...(server === "outbox" ? [] : [new RegExp(`^${escaped(name)} failed: injected fault \\(BATON_TOOLS_FAULTS\\)$`)]),
-    new RegExp(`^(${escaped(tool)} failed: |cannot connect to MCP server ${escaped(server)}: )`),
-    ...(withSideEffects
-      ? [new RegExp(`^an earlier attempt of ${escaped(tool)} started and its outcome is unknown`)]
-      : []),
+  const reasons: Array<[Fault, RegExp]> = [
+    ["crash", new RegExp(`^(${escaped(tool)} failed: |cannot connect to MCP server ${escaped(server)}: )`)],
   ];
+  if (server !== "outbox")
+    reasons.push(["tool error", new RegExp(`^${escaped(name)} failed: injected fault \\(BATON_TOOLS_FAULTS\\)$`)]);
+  if (tool !== "knowledge-base/search")
+    reasons.push(["kill", new RegExp(`^an earlier attempt of ${escaped(tool)} started and its outcome is unknown`)]);
+  return reasons;
 }
 
 /**
- * What is wrong with a response under this test's faults, or undefined when nothing is. Every request asks for
- * `customer-support` as tenant `demo`, whom test/chaos/policy.yaml allows every tool and no answer rule blocks,
- * so nothing may be REFUSED or DENIED. A run is FAILED exactly when a step ended FAILED or TIMED_OUT, and its
- * error then lists each as `<stepId> (<tool>) <status>: <reason>` (services/planner/planner.ts), each reason
- * one of {@link faultReasons}. A run answered by its deadline is not excused: every fault here ends within
+ * The injected faults behind a response (none for an ANSWERED one), or what no injected fault explains. Every
+ * request asks for `customer-support` as tenant `demo`, whom test/chaos/policy.yaml allows every tool and no answer
+ * rule blocks, so nothing may be REFUSED or DENIED. A run is FAILED exactly when a step ended FAILED or TIMED_OUT,
+ * and its error then lists each as `<stepId> (<tool>) <status>: <reason>` (services/planner/planner.ts), each
+ * reason one of {@link faultReasons}. A run answered by its deadline is not excused: every fault here ends within
  * seconds (1 s timeouts, a 1 s/1 s/10 s ladder for search, stages restarted at once, the broker back in ~15 s,
  * retry topics for 71 s) and the deadline is 90 s, so only a message lost or stuck in the pipeline reaches it.
  */
-function unexplained(response: Response): string | undefined {
+function faultsBehind(response: Response): { faults: Fault[] } | { problem: string } {
   const failing = response.steps.filter((step) => ["FAILED", "TIMED_OUT", "DENIED"].includes(step.status));
-  if (response.status === "ANSWERED") return failing.length === 0 ? undefined : "ANSWERED with failed steps";
-  if (response.status !== "FAILED") return `${response.status}: ${response.error ?? ""}`;
-  if (failing.length === 0) return `FAILED with no failed step: ${response.error ?? ""}`;
   const error = response.error ?? "";
+  if (response.status === "ANSWERED")
+    return failing.length === 0 ? { faults: [] } : { problem: `ANSWERED with failed steps: ${error}` };
+  if (response.status !== "FAILED") return { problem: `${response.status}: ${error}` };
+  if (failing.length === 0) return { problem: `FAILED with no failed step: ${error}` };
+  const faults: Fault[] = [];
   for (const step of failing) {
     const head = `${step.stepId} (${step.tool}) ${step.status}: `;
     const at = error.indexOf(head);
-    const reason = at < 0 ? undefined : error.slice(at + head.length);
-    if (reason === undefined || !faultReasons(step.tool, step.status).some((pattern) => pattern.test(reason)))
-      return `FAILED, ${step.stepId} ${step.status} not by an injected fault: ${error}`;
+    const reason = at < 0 ? "" : error.slice(at + head.length);
+    const fault = faultReasons(step.tool, step.status).find(([, pattern]) => pattern.test(reason))?.[0];
+    if (at < 0 || fault === undefined)
+      return { problem: `FAILED, ${step.stepId} ${step.status} not by an injected fault: ${error}` };
+    faults.push(fault);
   }
-  return undefined;
+  return { faults };
 }
 
 async function restartBroker(): Promise<void> {
@@ -139,21 +146,22 @@ describe("chaos", () => {
     const watch = new OutcomeWatch(backbone);
     await watch.start();
     const chaos: Array<[number, () => Promise<void>]> = [
-      [4_000, () => replaceOne("executor")],
-      [6_000, () => scaleIn("summarizer")],
+      [3_000, () => replaceOne("executor")],
+      // Scaled in while requests keep coming: the executor that stays takes back partitions it held before.
+      [6_000, () => scaleIn("executor")],
       [8_000, () => replaceOne("planner")],
-      [10_000, () => scaleOut("summarizer")],
+      [10_000, () => scaleOut("executor")],
       [11_000, () => restart("policy")],
       [14_000, () => restart("summarizer")],
-      [16_000, () => scaleIn("planner")],
+      [16_000, () => scaleIn("summarizer")],
+      [17_000, () => scaleIn("planner")],
       [18_000, restartBroker],
-      [20_000, () => scaleOut("planner")],
+      [20_000, () => scaleOut("summarizer")],
+      [21_000, () => scaleOut("planner")],
       [22_000, () => restart("executor")],
       [25_000, () => restart("planner")],
       [27_000, () => replaceOne("policy")],
       [29_000, () => replaceOne("summarizer")],
-      // After the load: the executor that stays takes back the partitions the stopped one held.
-      [31_000, () => scaleIn("executor")],
     ];
     const started = Date.now();
     const load = sendAtFixedRate({
@@ -175,7 +183,7 @@ describe("chaos", () => {
 
     const ids = load.sent.map((request) => request.requestId);
     const { responses } = watch;
-    await watch.settle(ids, (id) => responses.count(id) > 0 || watch.deadLettered(id), 150_000);
+    const settledIn = await watch.settle(ids, (id) => responses.count(id) > 0 || watch.deadLettered(id), 150_000);
     await watch.stop();
 
     const unanswered = ids.filter((id) => responses.count(id) === 0);
@@ -184,13 +192,15 @@ describe("chaos", () => {
     const duplicateResponses = ids.reduce((sum, id) => sum + Math.max(0, responses.count(id) - 1), 0);
     const effects = await sideEffects(pipeline.toolsDataDir, idPrefix);
     const byStatus = new Map<string, number>();
+    const byFault = new Map<Fault, number>();
     const unexplainedResponses: string[] = [];
     for (const id of ids) {
       const response = responses.latest(id)?.value;
       if (response === undefined) continue;
       byStatus.set(response.status, (byStatus.get(response.status) ?? 0) + 1);
-      const problem = unexplained(response);
-      if (problem !== undefined) unexplainedResponses.push(`${id} ${problem}`);
+      const behind = faultsBehind(response);
+      if ("problem" in behind) unexplainedResponses.push(`${id} ${behind.problem}`);
+      else for (const fault of behind.faults) byFault.set(fault, (byFault.get(fault) ?? 0) + 1);
     }
     const failedExits = stopped
       .filter((exit) => exit.code !== 0)
@@ -198,8 +208,9 @@ describe("chaos", () => {
 
     console.log(
       `chaos: requests ${ids.length}, answered ${ids.length - unanswered.length}, dead-lettered ${deadLettered.length}, lost ${lost.length}, duplicate side effects ${effects.duplicates}` +
-        ` (${[...byStatus].map(([status, count]) => `${status} ${count}`).join(", ")}; not explained by a fault ${unexplainedResponses.length};` +
-        ` duplicate responses ${duplicateResponses}; emails ${effects.emails}, tickets ${effects.tickets}; scaled-in exits ${stopped.map((exit) => exit.code).join(",")})`,
+        ` (${[...byStatus].map(([status, count]) => `${status} ${count}`).join(", ")}; failed steps by fault: ${[...byFault].map(([fault, count]) => `${fault} ${count}`).join(", ")}; not explained by a fault ${unexplainedResponses.length};` +
+        ` duplicate responses ${duplicateResponses}; emails ${effects.emails}, tickets ${effects.tickets}; scaled-in exits ${stopped.map((exit) => exit.code).join(",")};` +
+        ` ${settledIn === undefined ? "not all answered" : `all answered ${settledIn}s`} after the last request)`,
     );
     if (unanswered.length > 0) {
       console.log(`unanswered: ${unanswered.slice(0, 20).join(" ")}`);

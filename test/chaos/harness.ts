@@ -220,11 +220,16 @@ export class OutcomeWatch {
     return this.deadLetters.some((watcher) => watcher.count(requestId) > 0);
   }
 
-  /** Waits until `done` holds for every id or `timeoutMs` passed, then a little longer for late duplicates. */
-  async settle(ids: string[], done: (id: string) => boolean, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!ids.every(done) && Date.now() < deadline) await sleep(1_000);
+  /**
+   * Waits until `done` holds for every id or `timeoutMs` passed, then a little longer for late duplicates; returns
+   * how many seconds passed until every id was done, or undefined when some never was.
+   */
+  async settle(ids: string[], done: (id: string) => boolean, timeoutMs: number): Promise<number | undefined> {
+    const started = Date.now();
+    while (!ids.every(done) && Date.now() < started + timeoutMs) await sleep(1_000);
+    const seconds = ids.every(done) ? Math.round((Date.now() - started) / 1000) : undefined;
     await sleep(5_000);
+    return seconds;
   }
 }
 

@@ -104,7 +104,7 @@ describe("elastic stages", () => {
     }
 
     const ids = load.sent.map((request) => request.requestId);
-    await watch.settle(ids, (id) => watch.responses.count(id) > 0, deadlineMs + 15_000);
+    const settledIn = await watch.settle(ids, (id) => watch.responses.count(id) > 0, deadlineMs + 15_000);
     await watch.stop();
 
     const { responses } = watch;
@@ -139,7 +139,8 @@ describe("elastic stages", () => {
         ` not ANSWERED ${notAnswered.length}, dead-lettered ${deadLettered.length},` +
         ` duplicate side effects ${effects.duplicates} (emails ${effects.emails}, tickets ${effects.tickets} of ${damaged});` +
         ` exits ${stopped.map((exit) => exit.code).join(",")}; fenced lines after settle ${fencedLines.length};` +
-        ` steps ${stepTimes.join(", ")}${stepErrors.length > 0 ? ", then a step failed" : ""}`,
+        ` steps ${stepTimes.join(", ")}${stepErrors.length > 0 ? ", then a step failed" : ""};` +
+        ` ${settledIn === undefined ? "not all answered" : `all answered ${settledIn}s`} after the last request`,
     );
     if (unanswered.length > 0) {
       console.log(`unanswered: ${unanswered.slice(0, 20).join(" ")}`);

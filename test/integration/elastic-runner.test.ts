@@ -75,7 +75,10 @@ describe("stage runner under membership changes", () => {
 
       second = relay(groupId, input, output);
       await second.start();
-      await eventually(() => (first.ownedPartitions.length === 2 && second?.ownedPartitions.length === 2 ? true : undefined), 30_000);
+      await eventually(
+        () => (first.ownedPartitions.length === 2 && second?.ownedPartitions.length === 2 ? true : undefined),
+        30_000,
+      );
       const keptByFirst = first.ownedPartitions;
       await send(input, batch(2));
       await allRelayedOnce(watcher, batch(2));
