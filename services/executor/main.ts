@@ -12,6 +12,7 @@ import { executeCall, executorTopics } from "./executor.ts";
 import { ToolGuard } from "./tool-guard.ts";
 import { McpConnections, type ToolInvoker } from "./mcp-connections.ts";
 import { loadServers, serverLimitsOf, settingsOf, type ToolSettings } from "./servers-file.ts";
+import { recordStateLoads } from "../../shared/telemetry/metrics.ts";
 
 /** Starts the executor: connects the MCP servers, publishes their catalogues, runs cleared calls. */
 export async function runExecutor(env: Record<string, string | undefined>): Promise<StageProcess> {
@@ -126,6 +127,10 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
           const kept = numbers.filter((number) => !reopened.has(number));
           await Promise.all([outcomes.own(kept), intents.own(kept)]);
           await Promise.all([outcomes.own(numbers), intents.own(numbers)]);
+          recordStateLoads(metrics, [
+            { topic: executorTopics.toolOutcomes, loadStats: () => outcomes.loadStats() },
+            { topic: executorTopics.toolIntents, loadStats: () => intents.loadStats() },
+          ]);
           // Each executor takes its owned partitions' share of every tool's limits: together they keep them.
           guard.share(numbers.length, partitionCount);
         },

@@ -70,4 +70,41 @@ describe("ToolGuard", () => {
     expect(most.get("kb")).toBe(1);
     expect(most.get("ticketing")).toBe(4);
   });
+
+  it("two executors each owning half the partitions together keep a tool's rate limit", async () => {
+    const settings: Record<string, ToolSettings> = { "kb/search": { ratePerSecond: 4 } };
+    const executors = [0, 1].map(() => new ToolGuard((tool) => settings[tool] ?? {}));
+    for (const guard of executors) guard.share(6, 12);
+    const [first, second] = await Promise.all(executors.map((guard) => startTimes(guard, ["kb/search"], 4)));
+    const starts = [...(first ?? []), ...(second ?? [])].sort((a, b) => a - b);
+    expect(starts).toHaveLength(8);
+    // 2 a second each, 4 a second together: at most 4 in the first second, the last after a second.
+    expect(starts.filter((at) => at < 900).length).toBeLessThanOrEqual(4);
+    expect(starts.at(-1)).toBeGreaterThanOrEqual(900);
+  });
+
+  it("an executor's share of a concurrency limit is rounded down, and one call still runs on a share below one", async () => {
+    const settings: Record<string, ToolSettings> = { "kb/search": { concurrency: 4 }, "kb/get": { concurrency: 1 } };
+    const guard = new ToolGuard((tool) => settings[tool] ?? {});
+    guard.share(4, 12);
+    let running = 0;
+    const most = new Map<string, number>();
+    const call = (tool: string) =>
+      guard.run(tool, async () => {
+        running += 1;
+        most.set(tool, Math.max(most.get(tool) ?? 0, running));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        running -= 1;
+        return success;
+      });
+    await Promise.all(Array.from({ length: 6 }, () => call("kb/search")));
+    await Promise.all(Array.from({ length: 3 }, () => call("kb/get")));
+    expect(most.get("kb/search")).toBe(1);
+    expect(most.get("kb/get")).toBe(1);
+    guard.share(12, 12);
+    running = 0;
+    most.clear();
+    await Promise.all(Array.from({ length: 6 }, () => call("kb/search")));
+    expect(most.get("kb/search")).toBe(4);
+  });
 });

@@ -17,6 +17,7 @@ import { loadWorkflows } from "./workflow-file.ts";
 import { planWithLlm } from "./llm-planner.ts";
 import { createLlmClient } from "../../shared/llm/llm-client.ts";
 import { stateRetentionMs } from "../../shared/topics.ts";
+import { recordStateLoads } from "../../shared/telemetry/metrics.ts";
 
 /** Starts the planner: requests and tool results in; tool calls, run state and completed runs out. */
 export async function runPlanner(env: Record<string, string | undefined>): Promise<StageProcess> {
@@ -34,7 +35,7 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
     partitionsConsumedConcurrently: config.PLANNER_CONCURRENCY,
     // A run's new state, the calls it dispatches and the input's offset commit together or not at all.
     transactional: true,
-    async setup({ backbone, producer }) {
+    async setup({ backbone, producer, metrics }) {
       const { kafka, codec, logger } = backbone;
       // Runs still running with a deadline, kept as the table changes, so the sweep never walks finished runs. The
       // table holds the runs of the partitions this planner owns, so each planner sweeps its own runs.
@@ -117,6 +118,7 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
           const reopened = new Set(added);
           await runs.own(numbers.filter((number) => !reopened.has(number)));
           await runs.own(numbers);
+          recordStateLoads(metrics, [{ topic: plannerTopics.runs, loadStats: () => runs.loadStats() }]);
         },
         onChunkAborted: (_topic, partition) => {
           pending.delete(partition);

@@ -106,7 +106,7 @@ export class Lanes {
     if (opening.length > 0 && this.options.transactionalProducer !== undefined)
       this.options.logger.info(
         { stage: this.options.stage, partitions: opening, ms: Math.round(performance.now() - startedAt) },
-        "transactional producers initialised; previous owners fenced",
+        "transactional producers initialised for the partitions taken on",
       );
     return {
       added: opening.sort((a, b) => a - b),

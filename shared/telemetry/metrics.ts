@@ -18,6 +18,7 @@ export class StageMetrics {
   readonly breakerOpen: Gauge<"tool">;
   /** 1 for each partition number of the stage's inputs this instance owns; reset and set again at each rebalance. */
   readonly ownedPartitions: Gauge<"partition">;
+  readonly stateLoadSeconds: Gauge<"topic" | "partition">;
 
   constructor(stage: string) {
     this.registry.setDefaultLabels({ stage });
@@ -91,6 +92,12 @@ export class StageMetrics {
       labelNames: ["partition"],
       registers,
     });
+    this.stateLoadSeconds = new Gauge({
+      name: "baton_state_load_seconds",
+      help: "How long the last load of an owned partition's state took (catch-up on a state topic), by partition",
+      labelNames: ["topic", "partition"],
+      registers,
+    });
   }
 }
 
@@ -147,4 +154,15 @@ export async function serveMetrics(options: {
   const port = (server.address() as AddressInfo).port;
   options.logger.info({ port, url: `http://127.0.0.1:${port}/metrics` }, "metrics and health endpoints listening");
   return { port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** Records how long each owned partition of state tables took to load, dropping partitions no longer owned. */
+export function recordStateLoads(
+  metrics: StageMetrics,
+  tables: Array<{ topic: string; loadStats(): ReadonlyMap<number, { catchUpMs: number }> }>,
+): void {
+  metrics.stateLoadSeconds.reset();
+  for (const table of tables)
+    for (const [partition, load] of table.loadStats())
+      metrics.stateLoadSeconds.set({ topic: table.topic, partition: String(partition) }, load.catchUpMs / 1000);
 }

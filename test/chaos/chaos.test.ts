@@ -31,8 +31,9 @@ import {
 // restarts the broker once, while the tools fail, crash and answer late; then checks that every request has
 // exactly one response, that only an injected fault makes one fail (and its error says which), and that no side
 // effect (an email, a ticket) happened twice.
-const requestCount = 150;
-const perSecond = 5;
+// Requests go on at this rate until the last chaos action is done: starting a stage takes many seconds on a small
+// machine, so a fixed count would be sent long before the later kills, which would then meet no traffic.
+const perSecond = 3;
 const idPrefix = `chaos-${randomUUID().slice(0, 8)}`;
 
 let harness: ChaosHarness | undefined;
@@ -128,8 +129,7 @@ describe("chaos", () => {
     /** Kills every instance of a stage, then starts two again. */
     const restart = async (stage: StageName): Promise<void> => {
       await pipeline.kill(stage);
-      await pipeline.startStage(stage);
-      await pipeline.startStage(stage);
+      await Promise.all([pipeline.startStage(stage), pipeline.startStage(stage)]);
     };
     /** Kills one instance of a stage (the other takes over its partitions), then starts a new one. */
     const replaceOne = async (stage: StageName): Promise<void> => {
@@ -145,41 +145,44 @@ describe("chaos", () => {
 
     const watch = new OutcomeWatch(backbone);
     await watch.start();
-    const chaos: Array<[number, () => Promise<void>]> = [
-      [3_000, () => replaceOne("executor")],
+    const chaos: Array<[number, string, () => Promise<void>]> = [
+      [3_000, "replaceOne executor", () => replaceOne("executor")],
       // Scaled in while requests keep coming: the executor that stays takes back partitions it held before.
-      [6_000, () => scaleIn("executor")],
-      [8_000, () => replaceOne("planner")],
-      [10_000, () => scaleOut("executor")],
-      [11_000, () => restart("policy")],
-      [14_000, () => restart("summarizer")],
-      [16_000, () => scaleIn("summarizer")],
-      [17_000, () => scaleIn("planner")],
-      [18_000, restartBroker],
-      [20_000, () => scaleOut("summarizer")],
-      [21_000, () => scaleOut("planner")],
-      [22_000, () => restart("executor")],
-      [25_000, () => restart("planner")],
-      [27_000, () => replaceOne("policy")],
-      [29_000, () => replaceOne("summarizer")],
+      [6_000, "scaleIn executor", () => scaleIn("executor")],
+      [8_000, "replaceOne planner", () => replaceOne("planner")],
+      [10_000, "scaleOut executor", () => scaleOut("executor")],
+      [11_000, "restart policy", () => restart("policy")],
+      [14_000, "restart summarizer", () => restart("summarizer")],
+      [16_000, "scaleIn summarizer", () => scaleIn("summarizer")],
+      [17_000, "scaleIn planner", () => scaleIn("planner")],
+      [18_000, "restart broker", restartBroker],
+      [20_000, "scaleOut summarizer", () => scaleOut("summarizer")],
+      [21_000, "scaleOut planner", () => scaleOut("planner")],
+      [22_000, "restart executor", () => restart("executor")],
+      [25_000, "restart planner", () => restart("planner")],
+      [27_000, "replaceOne policy", () => replaceOne("policy")],
+      [29_000, "replaceOne summarizer", () => replaceOne("summarizer")],
     ];
+    const timeline: string[] = [];
+    const seconds = (ms: number): string => (ms / 1000).toFixed(1);
     const started = Date.now();
     const load = sendAtFixedRate({
       producer,
       perSecond,
-      count: requestCount,
       request: (index) => customerSupportRequest(idPrefix, index, 90_000),
     });
     try {
-      for (const [at, action] of chaos) {
+      for (const [at, name, action] of chaos) {
         await sleep(started + at - Date.now());
+        const from = Date.now();
         await action();
+        timeline.push(`${name} ${seconds(from - started)}-${seconds(Date.now() - started)}s`);
       }
-    } catch (error) {
-      await load.stop().catch(() => undefined);
-      throw error;
+      await sleep(5_000);
+    } finally {
+      await load.stop();
     }
-    await load.done;
+    timeline.push(`last request sent ${seconds(Date.now() - started)}s`);
 
     const ids = load.sent.map((request) => request.requestId);
     const { responses } = watch;
@@ -210,7 +213,8 @@ describe("chaos", () => {
       `chaos: requests ${ids.length}, answered ${ids.length - unanswered.length}, dead-lettered ${deadLettered.length}, lost ${lost.length}, duplicate side effects ${effects.duplicates}` +
         ` (${[...byStatus].map(([status, count]) => `${status} ${count}`).join(", ")}; failed steps by fault: ${[...byFault].map(([fault, count]) => `${fault} ${count}`).join(", ")}; not explained by a fault ${unexplainedResponses.length};` +
         ` duplicate responses ${duplicateResponses}; emails ${effects.emails}, tickets ${effects.tickets}; scaled-in exits ${stopped.map((exit) => exit.code).join(",")};` +
-        ` ${settledIn === undefined ? "not all answered" : `all answered ${settledIn}s`} after the last request)`,
+        ` ${settledIn === undefined ? "not all answered" : `all answered ${settledIn}s`} after the last request)` +
+        `\nchaos timeline: ${timeline.join(", ")}`,
     );
     if (unanswered.length > 0) {
       console.log(`unanswered: ${unanswered.slice(0, 20).join(" ")}`);

@@ -165,7 +165,11 @@ export interface Load {
   stop(): Promise<void>;
 }
 
-/** Sends `request(0)`, `request(1)`, … at `perSecond`, catching up at once after a slow send, up to `count`. */
+/**
+ * Sends `request(0)`, `request(1)`, … at `perSecond`, catching up at once after a slow send, up to `count`. A send
+ * that fails (the broker restarting) is tried again every second for a minute: the same requestId sent twice is
+ * still one request to Baton.
+ */
 export function sendAtFixedRate(options: {
   producer: BatonProducer;
   perSecond: number;
@@ -175,15 +179,28 @@ export function sendAtFixedRate(options: {
   const sent: Request[] = [];
   let stopped = false;
   const started = Date.now();
+  const send = async (value: Request): Promise<void> => {
+    for (let tries = 1; ; tries += 1) {
+      try {
+        await options.producer.send([{ topic: "baton.requests", key: value.requestId, value }]);
+        return;
+      } catch (error) {
+        if (tries >= 60) throw error;
+        await sleep(1_000);
+      }
+    }
+  };
   const done = (async () => {
     for (let index = 0; index < (options.count ?? Number.POSITIVE_INFINITY); index += 1) {
       await sleep(started + (index * 1000) / options.perSecond - Date.now());
       if (stopped) return;
       const value = options.request(index);
-      await options.producer.send([{ topic: "baton.requests", key: value.requestId, value }]);
+      await send(value);
       sent.push(value);
     }
   })();
+  // Awaited by `stop` or by the test; until then a failure must not count as an unhandled rejection.
+  done.catch(() => undefined);
   return {
     sent,
     done,

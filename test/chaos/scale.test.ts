@@ -115,10 +115,12 @@ describe("elastic stages", () => {
     for (const [index, id] of ids.entries())
       if (responses.count(id) === 0)
         unansweredByPhase.set(phaseOf(index), (unansweredByPhase.get(phaseOf(index)) ?? 0) + 1);
-    const notAnswered = ids
-      .map((id) => responses.latest(id)?.value)
-      .filter((response) => response !== undefined && response.status !== "ANSWERED")
-      .map((response) => `${response?.requestId} ${response?.status}: ${response?.error ?? ""}`);
+    const notAnswered = ids.flatMap((id) => {
+      const response = responses.latest(id)?.value;
+      return response === undefined || response.status === "ANSWERED"
+        ? []
+        : [`${id} ${response.status}: ${response.error ?? ""}`];
+    });
     const duplicateResponses = ids.reduce((sum, id) => sum + Math.max(0, responses.count(id) - 1), 0);
     const deadLettered = ids.filter((id) => watch.deadLettered(id));
     const effects = await sideEffects(pipeline.toolsDataDir, idPrefix);

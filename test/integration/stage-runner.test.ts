@@ -170,6 +170,42 @@ describe("stage runner", () => {
     }
   });
 
+  it("a chunk whose handler finds Kafka unavailable is given up (the stage drops its pending state) and redelivered", async () => {
+    const input = harness.uniqueTopic("unavailable-in");
+    const output = harness.uniqueTopic("unavailable-out");
+    await harness.createTopic(input, { record: "baton.Request" });
+    await harness.createTopic(output, { record: "baton.Request" });
+    await producer.send([
+      { topic: input, key: "first", value: sampleRequest("first") },
+      { topic: input, key: "second", value: sampleRequest("second") },
+    ]);
+    const aborted: number[] = [];
+    let failures = 0;
+    const { kafka, codec } = harness.backbone;
+    const runner = testRunner({
+      stage: "unavailable",
+      groupId: `test-unavailable-${randomUUID()}`,
+      topics: [input],
+      onChunkAborted: (_topic, partition) => aborted.push(partition),
+      handler: (message) => {
+        if (message.value.requestId === "second" && failures === 0) {
+          failures += 1;
+          throw new BatonError("KAFKA_UNAVAILABLE", "state could not be written");
+        }
+        return Promise.resolve({ messages: [{ topic: output, key: message.value.requestId, value: message.value }] });
+      },
+    });
+    await runner.start();
+    try {
+      const relayed = await readTopic({ kafka, codec, topic: output, timeoutMs: 30_000, until: (m) => m.length >= 2 });
+      expect(relayed.map((message) => message.key)).toEqual(["first", "second"]);
+      expect(aborted).toEqual([0]);
+      expect(failures).toBe(1);
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it("a handler that runs for three times the session timeout causes no rebalance and runs once", async () => {
     const input = harness.uniqueTopic("long-in");
     await harness.createTopic(input, { record: "baton.Request" });
