@@ -2,8 +2,10 @@
 // fetching them, and has no rebalance listener to wait on. A Baton stage must fence the previous owner of each new
 // partition (initialise the partition's transactional producer, which aborts or completes that owner's open
 // transaction) before it reads the partition's committed offset, as Kafka Streams did with one transactional id per
-// input partition. This module gives kafkajs's ConsumerGroup that listener: after each join and sync, it awaits the
-// hook its assigner carries, before the first fetch resolves any offset (docs/decisions/006-elastic-stages.md).
+// input partition; and a member that is asked to rebalance should first finish and commit the work it has in
+// flight, while its partitions are still its own (what the Java consumer's onPartitionsRevoked is for). This module
+// gives kafkajs's ConsumerGroup both: before a member of the group joins again it awaits `beforeJoin`, and after each
+// join and sync it awaits `afterJoin`, before the first fetch resolves any offset (docs/decisions/006).
 // kafkajs 2.2.4 is its last release, so the internal it wraps does not move under it.
 import { createRequire } from "node:module";
 import type { PartitionAssigner } from "kafkajs";
@@ -23,10 +25,20 @@ export interface JoinedGroup {
  */
 export type AfterJoin = (joined: JoinedGroup, heartbeat: () => Promise<void>) => Promise<void>;
 
-const afterJoinKey = Symbol("baton.afterJoin");
+/** What a member does around each join of its group. */
+export interface JoinHooks {
+  /**
+   * Runs before a member that holds partitions joins again (a rebalance started): nobody else owns its partitions
+   * until it has joined, so work it finishes now can still commit. Bounded by the caller.
+   */
+  beforeJoin?: () => Promise<void>;
+  afterJoin: AfterJoin;
+}
+
+const hooksKey = Symbol("baton.joinHooks");
 
 interface AssignerWithHook {
-  [afterJoinKey]?: AfterJoin;
+  [hooksKey]?: JoinHooks;
 }
 
 interface ConsumerGroupInternals {
@@ -38,10 +50,10 @@ interface ConsumerGroupInternals {
   heartbeat(options: { interval: number }): Promise<void>;
 }
 
-/** Makes a consumer built with this assigner await `afterJoin` after each join (see the module comment). */
-export function withAfterJoin(assigner: PartitionAssigner, afterJoin: AfterJoin): PartitionAssigner {
-  installAfterJoinHook();
-  return (config) => Object.assign(assigner(config), { [afterJoinKey]: afterJoin });
+/** Makes a consumer built with this assigner await the hooks around each join (see the module comment). */
+export function withJoinHooks(assigner: PartitionAssigner, hooks: JoinHooks): PartitionAssigner {
+  installJoinHooks();
+  return (config) => Object.assign(assigner(config), { [hooksKey]: hooks });
 }
 
 /** Errors after which kafkajs joins the group again instead of giving up. */
@@ -63,19 +75,20 @@ const { KafkaJSError } = require("kafkajs/src/errors.js") as {
 
 let installed = false;
 
-function installAfterJoinHook(): void {
+function installJoinHooks(): void {
   if (installed) return;
   installed = true;
   const ConsumerGroup = require("kafkajs/src/consumer/consumerGroup.js") as { prototype: ConsumerGroupInternals };
   const { joinAndSync } = ConsumerGroup.prototype as { joinAndSync: ConsumerGroupInternals["joinAndSync"] };
   ConsumerGroup.prototype.joinAndSync = async function (this: ConsumerGroupInternals): Promise<void> {
+    const hooks = this.assigners.find((assigner) => assigner[hooksKey] !== undefined)?.[hooksKey];
+    if (hooks?.beforeJoin !== undefined && this.memberId !== null) await hooks.beforeJoin();
     for (;;) {
       await joinAndSync.call(this);
-      const afterJoin = this.assigners.find((assigner) => assigner[afterJoinKey] !== undefined)?.[afterJoinKey];
-      if (afterJoin === undefined || this.memberId === null) return;
+      if (hooks === undefined || this.memberId === null) return;
       const assignment = Object.fromEntries(this.assigned().map(({ topic, partitions }) => [topic, partitions]));
       try {
-        await afterJoin({ memberId: this.memberId, generationId: this.generationId, assignment }, () =>
+        await hooks.afterJoin({ memberId: this.memberId, generationId: this.generationId, assignment }, () =>
           this.heartbeat({ interval: 0 }),
         );
         return;

@@ -4,7 +4,7 @@ import { retryTopicName } from "../topics.ts";
 import { headersToText } from "./headers.ts";
 import { dueAt } from "./retry-routing.ts";
 import { coPartitionedAssigner } from "./co-partitioned-assigner.ts";
-import { rejoinError, withAfterJoin, type JoinedGroup } from "./join-hook.ts";
+import { rejoinError, withJoinHooks, type JoinedGroup } from "./join-hook.ts";
 import { LaneLostError, Lanes, type Lane } from "./lanes.ts";
 import { processMessage, type Handled } from "./message-processor.ts";
 import { processInOrder } from "./in-order-processing.ts";
@@ -53,9 +53,10 @@ export class StageRunner<T> {
       rebalanceTimeout: this.rebalanceTimeoutMs,
       heartbeatInterval: heartbeatIntervalMs,
       partitionAssigners: [
-        withAfterJoin(coPartitionedAssigner({ owned: () => this.lanes.owned() }), (joined, heartbeat) =>
-          this.afterJoin(joined, heartbeat),
-        ),
+        withJoinHooks(coPartitionedAssigner({ owned: () => this.lanes.owned() }), {
+          beforeJoin: () => this.beforeJoin(),
+          afterJoin: (joined, heartbeat) => this.afterJoin(joined, heartbeat),
+        }),
       ],
       // kafkajs fetches a resumed partition (a retry come due, a window with room) only with its next fetch, so
       // this bounds how long it waits: well under a retry's delay; short for windows, which pause and resume
@@ -166,6 +167,23 @@ export class StageRunner<T> {
       if (error instanceof LaneLostError) return;
       throw error;
     }
+  }
+
+  /**
+   * Before joining a rebalance: the calls in flight finish and are published while this member still owns their
+   * partitions (up to a quarter of the rebalance timeout, at most 15 s), so a graceful change of membership leaves
+   * no call whose outcome the next owner cannot know. What is still running after that is given up as before.
+   */
+  private async beforeJoin(): Promise<void> {
+    const windowed = this.windowed;
+    if (windowed === undefined || !windowed.busy) return;
+    const startedAt = Date.now();
+    const until = startedAt + Math.min(15_000, this.parts.chunkBudgetMs);
+    while (windowed.busy && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    this.options.logger.info(
+      { stage: this.options.stage, ms: Date.now() - startedAt, stillRunning: windowed.busy },
+      "finished the calls in flight before rejoining the group",
+    );
   }
 
   /**
