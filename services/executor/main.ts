@@ -29,6 +29,8 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
     partitionsConsumedConcurrently: config.EXECUTOR_CONCURRENCY,
     // Tool calls run off the poll loop, each published when done: a minute-long call holds back nobody.
     maxInFlightPerPartition: config.EXECUTOR_MAX_IN_FLIGHT,
+    // Calls run off the poll loop, so heartbeats never wait for them: a dead executor's partitions move in 10 s.
+    sessionTimeoutMs: 10_000,
     async setup({ backbone, producer, metrics }) {
       const connections = new McpConnections({ logger: backbone.logger, cwd: config.MCP_SERVERS_CWD });
       await connections.connect(servers);

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Consumer, Kafka } from "kafkajs";
 import type { AvroCodec } from "../schemas/codec.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -217,8 +218,8 @@ export class PartitionReads {
   }
 
   /**
-   * The group was joined again (kafkajs stopped its fetchers first, so no batch from before is left): where each
-   * partition being read should be sought, as the join resets kafkajs's positions.
+   * The group was joined again, or by a new consumer (kafkajs stopped the fetchers first, so no batch from before is
+   * left): where each partition being read should be sought, as a join resets kafkajs's positions.
    */
   rejoined(): Array<{ partition: number; offset: bigint }> {
     for (const state of this.partitions.values()) {
@@ -262,7 +263,11 @@ function offsetOrNull(offset: unknown): string | null {
  */
 export class KeyedTable<T> {
   private readonly options: KeyedTableOptions<T>;
-  private readonly consumer: Consumer;
+  /** The consumer reading now; replaced by a new one, in a new group, when it crashes. */
+  private consumer: Consumer | undefined;
+  /** Whether the current consumer has joined its group: until then, its join seeks and steers. */
+  private joined = false;
+  private stopping = false;
   private readonly reads: PartitionReads;
   private readonly values = new Map<string, T>();
   /** Values this process wrote, ahead of the table's reading (which may still deliver older ones). */
@@ -279,12 +284,6 @@ export class KeyedTable<T> {
   constructor(options: KeyedTableOptions<T>) {
     this.options = options;
     this.reads = new PartitionReads({ followAll: options.partitioned !== true });
-    this.consumer = options.kafka.consumer({
-      groupId: `baton-table-${options.topic}-${randomUUID()}`,
-      allowAutoTopicCreation: false,
-      // A partition taken on is fetched with the consumer's next fetch: wait little for data of the others.
-      ...(options.partitioned === true ? { maxWaitTimeInMs: 500 } : {}),
-    });
   }
 
   /**
@@ -292,11 +291,42 @@ export class KeyedTable<T> {
    * has been read; a partitioned one owns no partition yet and reads nothing until {@link own}.
    */
   async start(): Promise<void> {
-    const { topic, logger } = this.options;
-    const { events } = this.consumer;
-    this.consumer.on(events.FETCH_START, ({ payload }) => this.reads.fetchStarted(payload.nodeId));
-    this.consumer.on(events.START_BATCH_PROCESS, ({ payload }) => this.reads.batchStarted(payload.partition));
-    this.consumer.on(events.END_BATCH_PROCESS, ({ payload }) => {
+    try {
+      await this.runConsumer();
+    } catch (error) {
+      const { topic } = this.options;
+      throw new BatonError("KAFKA_UNAVAILABLE", `cannot read ${topic}: ${(error as Error).message}`, { cause: error });
+    }
+    this.started = true;
+    if (this.options.partitioned !== true) await this.catchUp();
+  }
+
+  /**
+   * Creates a consumer in a group of its own and runs it. A new group, not kafkajs's restart in the same one: the
+   * crashed member could not leave (the broker was down, its connection broken), and a join to its group waits
+   * until the broker expires it (the session timeout, 30 s). The first join seeks to where the reading stands.
+   */
+  private async runConsumer(): Promise<void> {
+    const { kafka, topic, partitioned } = this.options;
+    const consumer = kafka.consumer({
+      groupId: `baton-table-${topic}-${randomUUID()}`,
+      allowAutoTopicCreation: false,
+      // A partition taken on is fetched with the consumer's next fetch: wait little for data of the others.
+      ...(partitioned === true ? { maxWaitTimeInMs: 500 } : {}),
+      retry: { retries: 5, restartOnFailure: () => Promise.resolve(false) },
+    });
+    this.consumer = consumer;
+    this.joined = false;
+    const current = (): boolean => consumer === this.consumer;
+    const { events } = consumer;
+    consumer.on(events.FETCH_START, ({ payload }) => {
+      if (current()) this.reads.fetchStarted(payload.nodeId);
+    });
+    consumer.on(events.START_BATCH_PROCESS, ({ payload }) => {
+      if (current()) this.reads.batchStarted(payload.partition);
+    });
+    consumer.on(events.END_BATCH_PROCESS, ({ payload }) => {
+      if (!current()) return;
       // kafkajs types the offsets as strings, but a batch of records all before the fetch offset has no first one.
       this.reads.batchEnded(payload.partition, {
         batchSize: payload.batchSize,
@@ -305,21 +335,52 @@ export class KeyedTable<T> {
       });
       this.notify();
     });
-    if (this.options.partitioned === true) {
-      // Runs before the first fetch of every join (a new consumer after a crash too): a join forgets pauses and
-      // positions, and a seek or pause before the first join would be refused.
-      this.consumer.on(events.GROUP_JOIN, () => {
-        for (const { partition, offset } of this.reads.rejoined()) this.seek(partition, offset);
-        this.steer();
-      });
-    }
+    // Runs before the first fetch of every join: a join forgets pauses and positions.
+    consumer.on(events.GROUP_JOIN, () => {
+      if (!current()) return;
+      this.joined = true;
+      for (const { partition, offset } of this.reads.rejoined()) this.seek(partition, offset);
+      this.steer();
+    });
+    consumer.on(events.CRASH, ({ payload }) => {
+      if (!current() || this.stopping) return;
+      this.joined = false;
+      this.consumer = undefined;
+      this.options.logger.warn({ topic, err: payload.error }, "table consumer crashed; reading on with a new one");
+      void this.replaceConsumer();
+    });
     try {
-      await this.consumer.connect();
-      await this.consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await this.runEachMessage(consumer);
     } catch (error) {
-      throw new BatonError("KAFKA_UNAVAILABLE", `cannot read ${topic}: ${(error as Error).message}`, { cause: error });
+      this.consumer = undefined;
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
     }
-    await this.consumer.run({
+  }
+
+  /** After a crash: runs a new consumer, trying again (1 s, doubling up to 5 s) while the broker is down. */
+  private async replaceConsumer(): Promise<void> {
+    for (let delayMs = 1_000; !this.stopping; delayMs = Math.min(delayMs * 2, 5_000)) {
+      await sleep(delayMs);
+      if (this.stopping) return;
+      try {
+        await this.runConsumer();
+        if (this.stopping) await this.consumer?.disconnect();
+        return;
+      } catch (error) {
+        this.options.logger.warn(
+          { topic: this.options.topic, err: error, retryInMs: delayMs },
+          "table waits for the broker to read on",
+        );
+      }
+    }
+  }
+
+  private async runEachMessage(consumer: Consumer): Promise<void> {
+    const { topic, logger } = this.options;
+    await consumer.run({
       autoCommit: false,
       eachMessage: async (payload) => {
         const { partition, message } = payload;
@@ -346,8 +407,6 @@ export class KeyedTable<T> {
         this.notify();
       },
     });
-    this.started = true;
-    if (this.options.partitioned !== true) await this.catchUp();
   }
 
   private apply(key: string, value: T | undefined, partition: number, timestamp: number): void {
@@ -393,25 +452,37 @@ export class KeyedTable<T> {
     for (const listener of this.listeners) listener();
   }
 
-  /** Pauses every partition but those being read; kafkajs keeps this until the next join, which steers again. */
+  /**
+   * Pauses every partition but those being read (a partitioned table); kafkajs keeps this until the next join,
+   * which steers again.
+   */
   private steer(): void {
+    if (this.options.partitioned !== true) return;
+    const { topic } = this.options;
     const reading = this.reads.readingPositions().map(({ partition }) => partition);
-    try {
-      this.consumer.pause([{ topic: this.options.topic }]);
-      if (reading.length > 0) this.consumer.resume([{ topic: this.options.topic, partitions: reading }]);
-    } catch (error) {
-      this.options.logger.debug(
-        { topic: this.options.topic, err: error },
-        "table consumer restarting; steered at join",
-      );
-    }
+    this.direct((consumer) => {
+      consumer.pause([{ topic }]);
+      if (reading.length > 0) consumer.resume([{ topic, partitions: reading }]);
+    });
   }
 
   private seek(partition: number, offset: bigint): void {
+    this.direct((consumer) => consumer.seek({ topic: this.options.topic, partition, offset: offset.toString() }));
+  }
+
+  /**
+   * Tells the consumer where to read, once it has joined: before, or while it crashes (kafkajs refuses, or forgets
+   * with the group it leaves), the join of the consumer that reads next seeks and steers from the reads.
+   */
+  private direct(action: (consumer: Consumer) => void): void {
+    if (this.consumer === undefined || !this.joined) return;
     try {
-      this.consumer.seek({ topic: this.options.topic, partition, offset: offset.toString() });
+      action(this.consumer);
     } catch (error) {
-      this.options.logger.debug({ topic: this.options.topic, err: error }, "table consumer restarting; sought at join");
+      this.options.logger.debug(
+        { topic: this.options.topic, err: error },
+        "table consumer crashing; its next join steers",
+      );
     }
   }
 
@@ -425,6 +496,7 @@ export class KeyedTable<T> {
     if (this.options.partitioned !== true || !this.started) {
       throw new BatonError("INTERNAL", `own() needs a partitioned table of ${topic}, started`, { retriable: false });
     }
+    const deadline = Date.now() + timeoutMs;
     const wanted = new Set(partitions);
     for (const partition of this.reads.owned()) if (!wanted.has(partition)) this.drop(partition);
     const now = Date.now();
@@ -434,7 +506,7 @@ export class KeyedTable<T> {
     // Partitions taken on, or left unread by an earlier call that failed, are read up to the ends fetched now.
     const starting = this.reads.awaitingStart();
     if (starting.length > 0) {
-      const offsets = new Map((await this.fetchOffsets()).map((entry) => [entry.partition, entry]));
+      const offsets = new Map((await this.fetchOffsets(deadline)).map((entry) => [entry.partition, entry]));
       for (const { partition, epoch } of starting) {
         const found = offsets.get(partition);
         if (found === undefined) logger.warn({ topic, partition }, "table owns a partition its topic does not have");
@@ -447,7 +519,7 @@ export class KeyedTable<T> {
     }
     await this.waitFor(
       () => [...wanted].every((partition) => !this.reads.isOwned(partition) || this.reads.isLoaded(partition)),
-      timeoutMs,
+      deadline - Date.now(),
       `could not read partitions ${[...wanted].join(", ")} of ${topic} to their end within ${timeoutMs} ms`,
     );
   }
@@ -493,7 +565,23 @@ export class KeyedTable<T> {
     }
   }
 
-  private async fetchOffsets(): Promise<Array<{ partition: number; high: string; low: string }>> {
+  /** The topic's offsets, asked for again while the broker cannot be reached, until `deadline`. */
+  private async fetchOffsets(deadline: number): Promise<Array<{ partition: number; high: string; low: string }>> {
+    for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 5_000)) {
+      try {
+        return await this.fetchOffsetsOnce();
+      } catch (error) {
+        if (Date.now() + delayMs >= deadline) throw error;
+        this.options.logger.warn(
+          { topic: this.options.topic, err: error, retryInMs: delayMs },
+          "table waits for the broker to fetch offsets",
+        );
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  private async fetchOffsetsOnce(): Promise<Array<{ partition: number; high: string; low: string }>> {
     const admin = this.options.kafka.admin();
     try {
       await admin.connect();
@@ -532,7 +620,8 @@ export class KeyedTable<T> {
    * owns, for a partitioned table).
    */
   async catchUp(timeoutMs = 60_000): Promise<void> {
-    const ends = await this.fetchOffsets();
+    const deadline = Date.now() + timeoutMs;
+    const ends = await this.fetchOffsets(deadline);
     const partitioned = this.options.partitioned === true;
     await this.waitFor(
       () =>
@@ -542,7 +631,7 @@ export class KeyedTable<T> {
             high === low ||
             (this.reads.position(partition) ?? 0n) >= BigInt(high),
         ),
-      timeoutMs,
+      deadline - Date.now(),
       `could not read ${this.options.topic} to its end within ${timeoutMs} ms`,
     );
   }
@@ -616,6 +705,7 @@ export class KeyedTable<T> {
 
   /** Stops following the topic. */
   async stop(): Promise<void> {
-    await this.consumer.disconnect();
+    this.stopping = true;
+    await this.consumer?.disconnect();
   }
 }
