@@ -4,7 +4,7 @@ import { retryTopicName } from "../topics.ts";
 import { headersToText } from "./headers.ts";
 import { dueAt } from "./retry-routing.ts";
 import { coPartitionedAssigner } from "./co-partitioned-assigner.ts";
-import { rejoinError, withJoinHooks, type JoinedGroup } from "./join-hook.ts";
+import { isRejoinError, rejoinError, withJoinHooks, type JoinedGroup } from "./join-hook.ts";
 import { LaneLostError, Lanes, type Lane } from "./lanes.ts";
 import { processMessage, type Handled } from "./message-processor.ts";
 import { processInOrder } from "./in-order-processing.ts";
@@ -34,6 +34,8 @@ export class StageRunner<T> {
   private readonly rebalanceTimeoutMs: number;
   private partitionCount = 0;
   private running = false;
+  /** The offset this member last committed per topic-partition (`topic|partition`), while it owns it. */
+  private readonly committed = new Map<string, string>();
 
   constructor(options: StageRunnerOptions<T>) {
     this.options = options;
@@ -157,6 +159,8 @@ export class StageRunner<T> {
       if (this.windowed === undefined) await processInOrder(this.parts, payload);
       else await this.windowed.handle(payload);
     } catch (error) {
+      // The group is rebalancing: kafkajs joins again (the chunk was committed, or is redelivered).
+      if (isRejoinError(error)) throw error;
       this.options.logger.warn(
         { stage: this.options.stage, topic: payload.batch.topic, partition: payload.batch.partition, err: error },
         "chunk given up before its commit; it is redelivered",
@@ -202,6 +206,7 @@ export class StageRunner<T> {
       const change = await this.lanes.follow(joined.memberId, joined.generationId, numbers);
       const fresh = new Set(change.added);
       this.windowed?.keepOnly(new Set(numbers.filter((number) => !fresh.has(number))));
+      this.resumeWhereCommitted(joined.assignment, new Set([...change.added, ...change.removed]));
       metrics?.ownedPartitions.reset();
       for (const number of numbers) metrics?.ownedPartitions.set({ partition: String(number) }, 1);
       await this.options.onAssigned?.({ numbers, ...change, partitionCount: this.partitionCount });
@@ -220,6 +225,25 @@ export class StageRunner<T> {
       clearInterval(beat);
     }
     await heartbeat();
+  }
+
+  /**
+   * A partition kept across a rebalance goes on from this member's own last commit. kafkajs asks the broker for the
+   * committed offsets after every join, and a transaction's offsets show there only once its markers are written, a
+   * moment after the commit returned: a rebalance right after a commit would read the chunk again and publish its
+   * output twice. Partitions taken on need no such care: fencing their previous owner waited for its markers.
+   */
+  private resumeWhereCommitted(assignment: Record<string, number[]>, moved: ReadonlySet<number>): void {
+    for (const key of [...this.committed.keys()]) {
+      const partition = Number(key.slice(key.lastIndexOf("|") + 1));
+      if (moved.has(partition)) this.committed.delete(key);
+    }
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) {
+        const offset = this.committed.get(`${topic}|${partition}`);
+        if (offset !== undefined) this.parts.seek(topic, partition, offset);
+      }
+    }
   }
 
   /**
@@ -249,6 +273,7 @@ export class StageRunner<T> {
       await this.options.producer.sendPrepared(prepared);
       if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
     }
+    if (nextOffset !== undefined) this.committed.set(`${topic}|${partition}`, nextOffset);
     for (const { topic: to } of prepared) this.options.metrics?.messagesOut.inc({ topic: to });
   }
 
