@@ -29,7 +29,11 @@ export async function withFileLock<Result>(
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const held = await stat(lockPath).catch(() => undefined);
-      if (held !== undefined && Date.now() - held.mtimeMs > staleMs) await rmdir(lockPath).catch(() => undefined);
+      if (held !== undefined && Date.now() - held.mtimeMs > staleMs) {
+        // Another waiter may have removed the stale lock and taken a new one meanwhile: remove only the stale one.
+        const again = await stat(lockPath).catch(() => undefined);
+        if (again?.mtimeMs === held.mtimeMs) await rmdir(lockPath).catch(() => undefined);
+      }
       if (Date.now() > deadline) throw new Error(`could not take the lock ${lockPath} in time`, { cause: error });
       await sleep(5);
     }
@@ -37,6 +41,9 @@ export async function withFileLock<Result>(
   try {
     return await work();
   } finally {
-    await rmdir(lockPath);
+    // Gone already if a waiter took it for stale (this holder outlived staleMs): the work is done either way.
+    await rmdir(lockPath).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    });
   }
 }
