@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PartitionReads, type BatchEnd } from "./keyed-table.ts";
+import { PartitionReads, type BatchEnd } from "./partition-reads.ts";
 
 /** Feeds a batch whose messages are all read, as kafkajs reports it: its end counts markers past the messages. */
 function readBatch(reads: PartitionReads, partition: number, offsets: number[], lastOffset = offsets.at(-1)): void {
