@@ -17,7 +17,8 @@ import type { StageName } from "../cli/stage-commands.ts";
 const burst = Number(process.argv[2] ?? 600);
 const steadyPerSecond = 20;
 // The knowledge base answers after 50 ms of waiting (no CPU): the lookup flow's one tool call.
-const stageEnv = { BATON_LOG_LEVEL: "warn", OTEL_TRACES_EXPORTER: "none", BATON_TOOLS_FAULTS: "delay=50" };
+// Info logs: starting an instance waits for its "stage running" line.
+const stageEnv = { BATON_LOG_LEVEL: "info", OTEL_TRACES_EXPORTER: "none", BATON_TOOLS_FAULTS: "delay=50" };
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

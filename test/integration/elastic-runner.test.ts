@@ -5,7 +5,7 @@ import { BatonProducer } from "../../shared/kafka/producer.ts";
 import { StageRunner } from "../../shared/kafka/stage-runner.ts";
 import { TopicWatcher } from "../../shared/kafka/topic-watcher.ts";
 import type { Request } from "../../shared/schemas/records.ts";
-import { eventually, openHarness, sampleRequest, type Harness } from "./harness.ts";
+import { eventually, killBroker, openHarness, sampleRequest, startBroker, type Harness } from "./harness.ts";
 
 // Membership changes are routine: members join, leave gracefully and get partitions back all day. These tests run
 // transactional runners through them against the real broker and check what reaches the output topic (read
@@ -171,4 +171,58 @@ describe("stage runner under membership changes", () => {
       await watcher.stop();
     }
   }, 180_000);
+
+  it("a broker restart while a runner commits under load: every lane recovers in the same process, each message once", async () => {
+    const input = harness.uniqueTopic("restart-in");
+    const output = harness.uniqueTopic("restart-out");
+    await harness.createTopic(input, { record: "baton.Request", partitions: 4 });
+    await harness.createTopic(output, { record: "baton.Request", partitions: 4 });
+    const { kafka, codec } = harness.backbone;
+    const watcher = new TopicWatcher<Request>({ kafka, codec, topic: output });
+    await watcher.start();
+    const sent = new TopicWatcher<Request>({ kafka, codec, topic: input });
+    await sent.start();
+    const runner = relay(`test-restart-${randomUUID()}`, input, output);
+    const ids: string[] = [];
+    let sending = true;
+    try {
+      await runner.start();
+      await eventually(() => (runner.ownedPartitions.length === 4 ? true : undefined), 30_000);
+      // Sends go on through the outage.
+      const load = (async () => {
+        for (let index = 0; sending; index += 1) {
+          const id = `restart-${index}`;
+          // While the broker is down a send fails: the same message is sent again until it goes through.
+          while (
+            !(await send(input, [id]).then(
+              () => true,
+              () => false,
+            ))
+          )
+            await new Promise((resolve) => setTimeout(resolve, 500));
+          ids.push(id);
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+      })();
+      await eventually(() => (ids.length >= 40 ? true : undefined), 30_000);
+      await killBroker();
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      await startBroker();
+      const afterRestart = ids.length;
+      await eventually(() => (ids.length >= afterRestart + 40 ? true : undefined), 60_000);
+      sending = false;
+      await load;
+      // A send that failed as the broker went down may have been written all the same: compare with the input.
+      await eventually(() => (ids.every((id) => sent.count(id) >= 1) ? true : undefined), 30_000);
+      await eventually(() => (ids.every((id) => watcher.count(id) >= sent.count(id)) ? true : undefined), 90_000);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      for (const id of ids) expect(watcher.count(id), id).toBe(sent.count(id));
+      expect(runner.ownedPartitions).toEqual([0, 1, 2, 3]);
+    } finally {
+      sending = false;
+      await runner.stop();
+      await watcher.stop();
+      await sent.stop();
+    }
+  }, 240_000);
 });

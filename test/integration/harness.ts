@@ -1,4 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { readPidFile } from "../../cli/stack/pid-file.ts";
+import { resolveStackPaths } from "../../cli/stack/stack-paths.ts";
+import { stackUp } from "../../cli/stack/stack.ts";
 import { backboneConfigSchema, parseConfig } from "../../shared/config.ts";
 import { createBackbone, type Backbone } from "../../shared/backbone.ts";
 import { createLogger } from "../../shared/telemetry/logger.ts";
@@ -86,4 +91,17 @@ export async function eventually<T>(
 /** A sample baton.Request. */
 export function sampleRequest(requestId: string, input = "My order #1234 arrived damaged and I want a refund") {
   return { requestId, tenant: "demo", input, workflow: null, metadata: { channel: "test" }, submittedAt: Date.now() };
+}
+
+/** SIGKILLs the stack's broker, as the chaos test does; {@link startBroker} brings it back. */
+export async function killBroker(): Promise<void> {
+  const kafkaPid = await readPidFile(join(resolveStackPaths().stackDir, "kafka", "pid"));
+  if (kafkaPid === undefined) throw new Error("no Kafka pid: is the stack up?");
+  process.kill(kafkaPid, "SIGKILL");
+  await sleep(1_000);
+}
+
+/** Starts the broker again; `stack up` may refuse to repartition topics other tests left, the broker is up all the same. */
+export async function startBroker(): Promise<void> {
+  await stackUp().catch((error: unknown) => console.warn(`stack up: ${(error as Error).message}`));
 }

@@ -1,26 +1,9 @@
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readPidFile } from "../../cli/stack/pid-file.ts";
-import { resolveStackPaths } from "../../cli/stack/stack-paths.ts";
-import { stackUp } from "../../cli/stack/stack.ts";
 import { BatonProducer } from "../../shared/kafka/producer.ts";
 import { KeyedTable } from "../../shared/kafka/keyed-table.ts";
 import type { Request } from "../../shared/schemas/records.ts";
-import { eventually, openHarness, sampleRequest, type Harness } from "./harness.ts";
-
-/** SIGKILLs the broker, as the chaos test does; {@link stackUp} brings it back. */
-async function killBroker(): Promise<void> {
-  const kafkaPid = await readPidFile(join(resolveStackPaths().stackDir, "kafka", "pid"));
-  if (kafkaPid === undefined) throw new Error("no Kafka pid: is the stack up?");
-  process.kill(kafkaPid, "SIGKILL");
-  await sleep(1_000);
-}
-
-/** `stack up` may refuse to repartition topics other tests left; the broker is up all the same. */
-async function startBroker(): Promise<void> {
-  await stackUp().catch((error: unknown) => console.warn(`stack up: ${(error as Error).message}`));
-}
+import { eventually, killBroker, openHarness, sampleRequest, startBroker, type Harness } from "./harness.ts";
 
 describe("keyed table across a broker restart", () => {
   let harness: Harness;
