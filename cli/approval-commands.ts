@@ -6,8 +6,11 @@ import { BatonError } from "../shared/errors.ts";
 import { openClient, type CliClient } from "./client.ts";
 import { runAction } from "./run-action.ts";
 
+/** An approval request still waiting, with the partition it is on: its run's partition number. */
+export type PendingApproval = ApprovalRequest & { partition: number };
+
 /** The approval requests still waiting (the latest value of each key that is not a tombstone). */
-export async function pendingApprovals(client: CliClient): Promise<ApprovalRequest[]> {
+export async function pendingApprovals(client: CliClient): Promise<PendingApproval[]> {
   const { kafka, codec } = client.backbone;
   const messages = await readTopic({
     kafka,
@@ -16,11 +19,15 @@ export async function pendingApprovals(client: CliClient): Promise<ApprovalReque
     timeoutMs: 4_000,
     until: () => false,
   });
-  const latest = new Map<string, ApprovalRequest | null>();
+  const latest = new Map<string, PendingApproval | null>();
   for (const message of messages) {
-    if (message.key !== null) latest.set(message.key, message.raw === null ? null : (message.value as ApprovalRequest));
+    if (message.key !== null)
+      latest.set(
+        message.key,
+        message.raw === null ? null : { ...(message.value as ApprovalRequest), partition: message.partition },
+      );
   }
-  return [...latest.values()].filter((value): value is ApprovalRequest => value !== null);
+  return [...latest.values()].filter((value): value is PendingApproval => value !== null);
 }
 
 /** Answers one pending approval request by producing a decision onto baton.approvals. */
@@ -52,7 +59,8 @@ export async function decideApproval(
     ...decision,
     decidedAt: Date.now(),
   };
-  await client.producer.send([{ topic: "baton.approvals", key: requestId, value }]);
+  // On the run's partition number, where the request's other messages are, whatever the key hashes to.
+  await client.producer.send([{ topic: "baton.approvals", key: requestId, value, partition: pending.partition }]);
   return value;
 }
 
