@@ -200,11 +200,21 @@ export class BatonAdmin {
     return new Map((entry?.partitions ?? []).map((partition) => [partition.partition, partition.offset]));
   }
 
-  /** Whether a topic exists and holds any message. */
+  /**
+   * Whether a topic exists and holds any message. A broker that has just started refuses offset requests until
+   * its partitions have leaders again: asked again for up to 30 s.
+   */
   async holdsMessages(topic: string): Promise<boolean> {
     if (!(await this.admin.listTopics()).includes(topic)) return false;
-    const offsets = await this.admin.fetchTopicOffsets(topic);
-    return offsets.some((partition) => BigInt(partition.high) > BigInt(partition.low));
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const offsets = await this.admin.fetchTopicOffsets(topic);
+        return offsets.some((partition) => BigInt(partition.high) > BigInt(partition.low));
+      } catch (error) {
+        if (attempt >= 60 || (error as { retriable?: unknown }).retriable !== true) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
   }
 
   /** Latest (high-water) offsets of a topic, by partition. */
