@@ -1,3 +1,4 @@
+import { ExponentialBackoff, handleAll, retry } from "cockatiel";
 import { parseConfig } from "../../shared/config.ts";
 import type { ToolCall, ToolResult } from "../../shared/schemas/records.ts";
 import { KeyedTable } from "../../shared/kafka/keyed-table.ts";
@@ -33,8 +34,23 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
     sessionTimeoutMs: 10_000,
     async setup({ backbone, producer, metrics }) {
       const connections = new McpConnections({ logger: backbone.logger, cwd: config.MCP_SERVERS_CWD });
-      await connections.connect(servers);
-      const catalogues = await connections.catalogues(Date.now());
+      // An MCP server restarting as this executor starts (a deploy, a crash) is waited for, not a failed start.
+      const starting = retry(handleAll, {
+        maxAttempts: 6,
+        backoff: new ExponentialBackoff({ initialDelay: 500, maxDelay: 8_000 }),
+      });
+      starting.onRetry(({ delay, ...reason }) =>
+        backbone.logger.warn(
+          { err: "error" in reason ? reason.error : undefined, retryInMs: delay },
+          "MCP servers not ready; trying again",
+        ),
+      );
+      const catalogues = await starting.execute(async ({ attempt }) => {
+        // Each try starts from scratch: a server that restarted meanwhile no longer knows the last try's session.
+        if (attempt > 0) await connections.close();
+        await connections.connect(servers);
+        return connections.catalogues(Date.now());
+      });
       await producer.send(
         catalogues.map((catalogue) => ({ topic: "baton.tool-catalogs", key: catalogue.server, value: catalogue })),
       );
