@@ -56,6 +56,10 @@ export async function decideApproval(
     attempt: pending.attempt,
     timeoutMs: pending.timeoutMs,
     dispatchedAt: pending.dispatchedAt,
+    deadlineAt: pending.deadlineAt,
+    fallbackFor: pending.fallbackFor,
+    // The digest of the call it answers: policy applies the decision only to that waiting call.
+    callDigest: pending.callDigest,
     ...decision,
     decidedAt: Date.now(),
   };

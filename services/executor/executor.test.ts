@@ -39,6 +39,8 @@ function call(fields: Partial<ToolCall> = {}): ToolCall {
     attempt: 1,
     timeoutMs: 7_500,
     dispatchedAt: 1_000,
+    deadlineAt: null,
+    fallbackFor: null,
     ...fields,
   };
 }
@@ -112,6 +114,7 @@ describe("executeCall", () => {
       attempts: 1,
       durationMs: 9,
       completedAt: 5,
+      fallbackTool: null,
     };
     const messages = await executeCall(call(), context(invoker, { recorded: { "req-1/ticket": earlier } }));
     expect(invoker.invocations).toHaveLength(0);

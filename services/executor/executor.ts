@@ -122,6 +122,7 @@ function finish(
     attempts: context.attempt,
     durationMs: finished - started,
     completedAt: finished,
+    fallbackTool: null,
   };
   return [
     { topic: executorTopics.toolResults, key: call.requestId, value: result },

@@ -177,6 +177,7 @@ function result(
     attempts: 1,
     durationMs: 42,
     completedAt: now,
+    fallbackTool: null,
   };
 }
 
@@ -527,6 +528,7 @@ describe("expireRun", () => {
         attempts: 1,
         durationMs: 3,
         completedAt: now,
+        fallbackTool: null,
       },
       started.run,
       planner,

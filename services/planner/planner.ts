@@ -256,6 +256,8 @@ function advance(start: RunState, context: PlannerContext): PlannerOutcome {
         attempt: step.attempts,
         timeoutMs: step.timeoutMs,
         dispatchedAt: now,
+        deadlineAt: start.deadlineAt,
+        fallbackFor: null,
       });
     }
   }

@@ -60,6 +60,8 @@ function call(fields: Partial<ToolCall> & { args?: unknown } = {}): ToolCall {
     attempt: 1,
     timeoutMs: 30_000,
     dispatchedAt: now - 5,
+    deadlineAt: null,
+    fallbackFor: null,
     ...rest,
   };
 }
@@ -213,7 +215,13 @@ describe("checkCall", () => {
       ["baton.policy-decisions", "req-1"],
     ]);
     expect(on(outcome, "baton.approval-requests")).toEqual([
-      { ...planned, ruleId: "big-refunds", reason: "Refunds above 50 need a person", requestedAt: now },
+      {
+        ...planned,
+        callDigest: null,
+        ruleId: "big-refunds",
+        reason: "Refunds above 50 need a person",
+        requestedAt: now,
+      },
     ] satisfies ApprovalRequest[]);
     expect(decisions(outcome)).toMatchObject([{ action: "WAIT", ruleId: "big-refunds" }]);
   });
@@ -239,6 +247,7 @@ describe("applyApproval", () => {
   const pending = refund(120);
   const answer = (approved: boolean, comment: string | null): ApprovalDecision => ({
     ...pending,
+    callDigest: null,
     approved,
     approver: "maria",
     comment,

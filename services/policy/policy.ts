@@ -126,6 +126,7 @@ function deniedResult(call: ToolCall, error: string, now: number): OutgoingMessa
     attempts: 0,
     durationMs: 0,
     completedAt: now,
+    fallbackTool: null,
   };
   return { topic: policyTopics.toolResults, key: call.requestId, value };
 }
@@ -141,6 +142,8 @@ function callOf(source: ToolCall): ToolCall {
     attempt: source.attempt,
     timeoutMs: source.timeoutMs,
     dispatchedAt: source.dispatchedAt,
+    deadlineAt: source.deadlineAt,
+    fallbackFor: source.fallbackFor,
   };
 }
 
@@ -162,6 +165,7 @@ export function checkCall(call: ToolCall, policy: Policy, now: number): PolicyOu
   }
   const pending: ApprovalRequest = {
     ...callOf(call),
+    callDigest: null,
     ruleId: verdict.ruleId,
     reason: verdict.reason,
     requestedAt: now,

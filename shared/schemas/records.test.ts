@@ -14,6 +14,8 @@ const call = {
   attempt: 1,
   timeoutMs: 30_000,
   dispatchedAt: 1_767_225_600_100,
+  deadlineAt: 1_767_225_660_000,
+  fallbackFor: null,
 } satisfies ToolCall;
 
 const step = {
@@ -53,6 +55,7 @@ const samples: { [Name in RecordName]: RecordTypes[Name] } = {
     attempts: 1,
     durationMs: 12,
     completedAt: 1_767_225_600_200,
+    fallbackTool: null,
   },
   "baton.RunState": {
     requestId: "req-42",
@@ -116,12 +119,14 @@ const samples: { [Name in RecordName]: RecordTypes[Name] } = {
   },
   "baton.ApprovalRequest": {
     ...call,
+    callDigest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     ruleId: "refunds-need-approval",
     reason: "refunds over 100 EUR",
     requestedAt: 1_767_225_600_150,
   },
   "baton.ApprovalDecision": {
     ...call,
+    callDigest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     approved: true,
     approver: "alice",
     comment: null,

@@ -50,6 +50,10 @@ export interface ToolCall {
   attempt: number;
   timeoutMs: number;
   dispatchedAt: number;
+  /** Epoch milliseconds of the run's deadline (an approval that arrives later is refused); null for none. */
+  deadlineAt: number | null;
+  /** The stepId of the primary call this one stands in for (its breaker was open); null for a planned step. */
+  fallbackFor: string | null;
 }
 
 /** baton.ToolResultStatus. */
@@ -66,6 +70,8 @@ export interface ToolResult {
   attempts: number;
   durationMs: number;
   completedAt: number;
+  /** Set when the tool's breaker was open and it has a fallback, which the planner dispatches as its own step. */
+  fallbackTool: string | null;
 }
 
 /** Where a step of a run stands. */
@@ -147,6 +153,8 @@ export interface Draft {
 
 /** baton.ApprovalRequest (schemas/approval-request.avsc): a call waiting for a person. */
 export interface ApprovalRequest extends ToolCall {
+  /** sha256 of the waiting call's tool and arguments: a decision must carry the same. */
+  callDigest: string | null;
   ruleId: string;
   reason: string;
   requestedAt: number;
@@ -154,6 +162,8 @@ export interface ApprovalRequest extends ToolCall {
 
 /** baton.ApprovalDecision (schemas/approval-decision.avsc). */
 export interface ApprovalDecision extends ToolCall {
+  /** The digest of the approval request it answers. */
+  callDigest: string | null;
   approved: boolean;
   approver: string;
   comment: string | null;
@@ -161,7 +171,11 @@ export interface ApprovalDecision extends ToolCall {
 }
 
 /** baton.PolicyAction. */
-export type PolicyAction = "ALLOW" | "DENY" | "WAIT" | "APPROVED" | "REJECTED" | "REDACT" | "BLOCK" | "APPEND";
+export type PolicyAction =
+  "ALLOW" | "DENY" | "WAIT" | "APPROVED" | "REJECTED" | "REDACT" | "BLOCK" | "APPEND" | "FLAG" | "REFUSE";
+
+/** baton.PolicySubject: what a decision is about. */
+export type PolicySubject = "TOOL_CALL" | "ANSWER" | "APPROVAL" | "TOOL_OUTPUT" | "REQUEST";
 
 /** baton.PolicyDecision (schemas/policy-decision.avsc): one entry of the audit trail. */
 export interface PolicyDecision {
@@ -169,7 +183,7 @@ export interface PolicyDecision {
   tenant: string;
   stepId: string | null;
   tool: string | null;
-  subject: "TOOL_CALL" | "ANSWER";
+  subject: PolicySubject;
   action: PolicyAction;
   ruleId: string | null;
   reason: string;
