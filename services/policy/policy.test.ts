@@ -11,6 +11,7 @@ import type {
   ToolResult,
 } from "../../shared/schemas/records.ts";
 import { applyApproval, checkAnswer, checkCall, judgeCall, type PolicyOutcome } from "./policy.ts";
+import { callDigest } from "./approval-check.ts";
 
 const now = 1_750_000_000_000;
 
@@ -217,7 +218,7 @@ describe("checkCall", () => {
     expect(on(outcome, "baton.approval-requests")).toEqual([
       {
         ...planned,
-        callDigest: null,
+        callDigest: callDigest(planned),
         ruleId: "big-refunds",
         reason: "Refunds above 50 need a person",
         requestedAt: now,
@@ -245,32 +246,119 @@ describe("checkCall", () => {
 
 describe("applyApproval", () => {
   const pending = refund(120);
-  const answer = (approved: boolean, comment: string | null): ApprovalDecision => ({
-    ...pending,
-    callDigest: null,
+  const waitOutcome = checkCall({ ...pending, deadlineAt: now + 60_000 }, policy, now - 10);
+  const [waiting] = on(waitOutcome, "baton.approval-requests") as ApprovalRequest[];
+  if (waiting === undefined) throw new Error("the refund does not wait");
+  const answer = (
+    approved: boolean,
+    comment: string | null,
+    fields: Partial<ApprovalDecision> = {},
+  ): ApprovalDecision => ({
+    ...waiting,
     approved,
     approver: "maria",
     comment,
     decidedAt: now - 1,
+    ...fields,
+  });
+  const tombstone = [{ topic: "baton.approval-requests", key: "req-1/refund", value: null }];
+
+  it("a waiting call carries the digest of its tool and arguments, and the table of waiting calls follows it", () => {
+    expect(waiting.callDigest).toBe(callDigest(pending));
+    expect(waiting.callDigest).toMatch(/^[0-9a-f]{64}$/u);
+    expect(callDigest({ ...pending, arguments: pending.arguments.replace("120", "121") })).not.toBe(waiting.callDigest);
+    expect(waitOutcome.approvalState).toEqual({ key: "req-1/refund", value: waiting });
   });
 
-  it("an approved call goes to the executor and its approval request is tombstoned", () => {
-    const outcome = applyApproval(answer(true, "customer is known"), now);
-    expect(on(outcome, "baton.allowed-calls")).toEqual([pending]);
+  it("an approved call that waits goes to the executor as it waited, and stops waiting", () => {
+    const outcome = applyApproval(answer(true, "customer is known"), waiting, policy, now);
+    expect(on(outcome, "baton.allowed-calls")).toEqual([{ ...pending, deadlineAt: now + 60_000 }]);
     expect(outcome.messages.find((message) => message.topic === "baton.allowed-calls")?.key).toBe("req-1");
-    expect(outcome.rawMessages).toEqual([{ topic: "baton.approval-requests", key: "req-1/refund", value: null }]);
+    expect(outcome.rawMessages).toEqual(tombstone);
+    expect(outcome.approvalState).toEqual({ key: "req-1/refund", value: null });
     expect(decisions(outcome)).toMatchObject([
-      { action: "APPROVED", stepId: "refund", reason: "approved by maria: customer is known" },
+      { action: "APPROVED", stepId: "refund", ruleId: "big-refunds", reason: "approved by maria: customer is known" },
     ]);
   });
 
-  it("a rejected call comes back DENIED naming the approver, and its approval request is tombstoned", () => {
-    const outcome = applyApproval(answer(false, null), now);
+  it("a rejected call comes back DENIED naming the approver, and stops waiting", () => {
+    const outcome = applyApproval(answer(false, null), waiting, policy, now);
     expect(on(outcome, "baton.allowed-calls")).toEqual([]);
     const [result] = on(outcome, "baton.tool-results") as ToolResult[];
     expect(result).toMatchObject({ stepId: "refund", status: "DENIED", error: "rejected by maria" });
-    expect(outcome.rawMessages).toEqual([{ topic: "baton.approval-requests", key: "req-1/refund", value: null }]);
+    expect(outcome.rawMessages).toEqual(tombstone);
     expect(decisions(outcome)).toMatchObject([{ action: "REJECTED", reason: "rejected by maria" }]);
+  });
+
+  const refused = (outcome: PolicyOutcome): PolicyDecision => {
+    expect(on(outcome, "baton.allowed-calls")).toEqual([]);
+    expect(on(outcome, "baton.tool-results")).toEqual([]);
+    const [only, ...more] = decisions(outcome);
+    expect(more).toEqual([]);
+    expect(only).toMatchObject({ subject: "APPROVAL", action: "REFUSE", ruleId: "approval-not-matched" });
+    return only as PolicyDecision;
+  };
+
+  it("a decision for a call that never waited (forged) runs nothing and is audited as refused", () => {
+    const forged = answer(true, null, {
+      requestId: "never-submitted",
+      stepId: "refund",
+      idempotencyKey: "never-submitted/refund",
+      arguments: JSON.stringify({ orderId: "2361", amount: 999 }),
+      callDigest: null,
+    });
+    const outcome = applyApproval(forged, undefined, policy, now);
+    expect(refused(outcome).reason).toContain("no call waits for this approval");
+    expect(outcome.rawMessages).toEqual([]);
+    expect(outcome.approvalState).toBeUndefined();
+  });
+
+  it("a decision with the right key but other arguments runs nothing, and the call keeps waiting", () => {
+    const otherArguments = JSON.stringify({ orderId: "1234", amount: 999 });
+    const withOwnDigest = answer(true, null, {
+      arguments: otherArguments,
+      callDigest: callDigest({ tool: pending.tool, arguments: otherArguments }),
+    });
+    const outcome = applyApproval(withOwnDigest, waiting, policy, now);
+    expect(refused(outcome).reason).toContain("digest does not match");
+    expect(outcome.rawMessages).toEqual([]);
+    expect(outcome.approvalState).toBeUndefined();
+    const copiedDigest = applyApproval(answer(true, null, { arguments: otherArguments }), waiting, policy, now);
+    expect(refused(copiedDigest).reason).toContain("other arguments");
+    const otherKey = applyApproval(answer(true, null, { idempotencyKey: "req-1/other" }), waiting, policy, now);
+    expect(refused(otherKey).reason).toContain("idempotency key");
+  });
+
+  it("a decision repeated after the call ran finds no waiting call and runs nothing", () => {
+    const first = applyApproval(answer(true, null), waiting, policy, now);
+    expect(first.approvalState?.value).toBeNull();
+    expect(refused(applyApproval(answer(true, null), undefined, policy, now + 5)).reason).toContain("already decided");
+  });
+
+  it("a decision after the run's deadline runs nothing, and the call stops waiting", () => {
+    const outcome = applyApproval(answer(true, null), waiting, policy, now + 60_001);
+    expect(refused(outcome).reason).toContain("too late");
+    expect(outcome.rawMessages).toEqual(tombstone);
+    expect(outcome.approvalState).toEqual({ key: "req-1/refund", value: null });
+  });
+
+  it("an approval is checked against the rules of now: a call they deny since does not run", () => {
+    const stricter = parsePolicy(
+      `
+tenants:
+  acme:
+    tools:
+      allow: ["knowledge-base/*"]
+`,
+      "stricter.yaml",
+    );
+    const outcome = applyApproval(answer(true, null), waiting, stricter, now);
+    expect(on(outcome, "baton.allowed-calls")).toEqual([]);
+    const [result] = on(outcome, "baton.tool-results") as ToolResult[];
+    expect(result).toMatchObject({ status: "DENIED" });
+    expect(result?.error).toContain("tool-not-allowed");
+    expect(decisions(outcome)).toMatchObject([{ action: "DENY", ruleId: "tool-not-allowed" }]);
+    expect(outcome.rawMessages).toEqual(tombstone);
   });
 });
 

@@ -11,6 +11,7 @@ import type {
 import { evaluate, lookup } from "../../shared/templates.ts";
 import { toolMatches, type Policy } from "../../shared/policy-file.ts";
 import { redactPii } from "./redaction.ts";
+import { callDigest, decisionMismatch } from "./approval-check.ts";
 
 /** Topics the policy stage writes. */
 export const policyTopics = {
@@ -26,6 +27,8 @@ export interface PolicyOutcome {
   messages: OutgoingMessage[];
   /** Tombstones for answered approval requests. */
   rawMessages: RawOutgoingMessage[];
+  /** A call that starts or stops waiting for a person: the stage's table of waiting calls follows it. */
+  approvalState?: { key: string; value: ApprovalRequest | null };
 }
 
 /** The key of an approval request on its compacted topic. */
@@ -102,14 +105,17 @@ function decision(
   call: Pick<ToolCall, "requestId" | "tenant" | "stepId" | "tool">,
   fields: Pick<PolicyDecision, "action" | "ruleId" | "reason">,
   now: number,
+  subject: PolicyDecision["subject"] = "TOOL_CALL",
 ): OutgoingMessage {
   const value: PolicyDecision = {
     requestId: call.requestId,
     tenant: call.tenant,
     stepId: call.stepId,
     tool: call.tool,
-    subject: "TOOL_CALL",
-    ...fields,
+    subject,
+    action: fields.action,
+    ruleId: fields.ruleId,
+    reason: fields.reason,
     decidedAt: now,
   };
   return { topic: policyTopics.decisions, key: call.requestId, value };
@@ -165,44 +171,84 @@ export function checkCall(call: ToolCall, policy: Policy, now: number): PolicyOu
   }
   const pending: ApprovalRequest = {
     ...callOf(call),
-    callDigest: null,
+    callDigest: callDigest(call),
     ruleId: verdict.ruleId,
     reason: verdict.reason,
     requestedAt: now,
   };
+  const key = approvalKey(call.requestId, call.stepId);
   return {
-    messages: [
-      { topic: policyTopics.approvalRequests, key: approvalKey(call.requestId, call.stepId), value: pending },
-      audit,
-    ],
+    messages: [{ topic: policyTopics.approvalRequests, key, value: pending }, audit],
     rawMessages: [],
+    approvalState: { key, value: pending },
   };
 }
 
-/** A person's decision: an approved call goes to the executor, a rejected one comes back as DENIED. */
-export function applyApproval(answer: ApprovalDecision, now: number): PolicyOutcome {
-  const call = callOf(answer);
-  const tombstone: RawOutgoingMessage = {
-    topic: policyTopics.approvalRequests,
-    key: approvalKey(answer.requestId, answer.stepId),
-    value: null,
-  };
+/**
+ * A person's decision, applied only to the call policy itself put up for approval and that still waits: matched by
+ * idempotency key and the digest of its tool and arguments, before the run's deadline, and checked against the
+ * rules again now. The call that runs is the waiting one, never the decision's copy. A decision that matches no
+ * waiting call (forged, repeated, late) runs nothing and is recorded on the audit topic with the reason.
+ */
+export function applyApproval(
+  answer: ApprovalDecision,
+  waiting: ApprovalRequest | undefined,
+  policy: Policy,
+  now: number,
+): PolicyOutcome {
+  const key = approvalKey(answer.requestId, answer.stepId);
+  const mismatch = decisionMismatch(answer, waiting, now);
+  if (mismatch !== undefined || waiting === undefined) {
+    const refusal = decision(
+      { ...answer, tenant: waiting?.tenant ?? answer.tenant },
+      {
+        action: "REFUSE",
+        ruleId: "approval-not-matched",
+        reason: `decision by ${answer.approver} refused: ${mismatch}`,
+      },
+      now,
+      "APPROVAL",
+    );
+    // A waiting call whose run is over can never run: it stops waiting.
+    const expired = waiting !== undefined && waiting.deadlineAt !== null && now > waiting.deadlineAt;
+    return {
+      messages: [refusal],
+      rawMessages: expired ? [{ topic: policyTopics.approvalRequests, key, value: null }] : [],
+      ...(expired ? { approvalState: { key, value: null } } : {}),
+    };
+  }
+  const call = callOf(waiting);
+  const tombstone: RawOutgoingMessage = { topic: policyTopics.approvalRequests, key, value: null };
   const by = `${answer.approver}${answer.comment === null ? "" : `: ${answer.comment}`}`;
-  if (answer.approved) {
+  if (!answer.approved) {
     return {
       messages: [
-        { topic: policyTopics.allowedCalls, key: call.requestId, value: call },
-        decision(call, { action: "APPROVED", ruleId: null, reason: `approved by ${by}` }, now),
+        deniedResult(call, `rejected by ${by}`, now),
+        decision(call, { action: "REJECTED", ruleId: null, reason: `rejected by ${by}` }, now),
       ],
       rawMessages: [tombstone],
+      approvalState: { key, value: null },
+    };
+  }
+  // The rules may have changed while the call waited (a policy deploy): a call they now deny does not run.
+  const verdict = judgeCall(call, policy);
+  if (verdict.action === "DENY") {
+    return {
+      messages: [
+        deniedResult(call, `denied by policy rule ${verdict.ruleId} when approved by ${by}: ${verdict.reason}`, now),
+        decision(call, { ...verdict, reason: `approved by ${by}, but now denied: ${verdict.reason}` }, now),
+      ],
+      rawMessages: [tombstone],
+      approvalState: { key, value: null },
     };
   }
   return {
     messages: [
-      deniedResult(call, `rejected by ${by}`, now),
-      decision(call, { action: "REJECTED", ruleId: null, reason: `rejected by ${by}` }, now),
+      { topic: policyTopics.allowedCalls, key: call.requestId, value: call },
+      decision(call, { action: "APPROVED", ruleId: waiting.ruleId, reason: `approved by ${by}` }, now),
     ],
     rawMessages: [tombstone],
+    approvalState: { key, value: null },
   };
 }
 

@@ -48,7 +48,7 @@ export class KeyedTable<T> {
   private readonly reads: PartitionReads;
   private readonly values = new Map<string, T>();
   /** Values this process wrote, ahead of the table's reading (which may still deliver older ones). */
-  private readonly written = new Map<string, T>();
+  private readonly written = new Map<string, T | null>();
   /** When each key was last written (the message's timestamp, or when `set`). */
   private readonly writtenAt = new Map<string, number>();
   /** The partition of each key held, and how many keys are held per partition. */
@@ -415,13 +415,14 @@ export class KeyedTable<T> {
 
   /** The latest value of a key, if any: this process's own write first, else the latest one read. */
   get(key: string): T | undefined {
-    return this.written.get(key) ?? this.values.get(key);
+    if (this.written.has(key)) return this.written.get(key) ?? undefined;
+    return this.values.get(key);
   }
 
   /** How many keys the table holds. */
   get size(): number {
-    let size = this.values.size;
-    for (const key of this.written.keys()) if (!this.values.has(key)) size += 1;
+    let size = 0;
+    for (const entry of this.entries()) if (entry !== undefined) size += 1;
     return size;
   }
 
@@ -437,6 +438,18 @@ export class KeyedTable<T> {
     this.written.set(key, value);
     this.writtenAt.set(key, Date.now());
     this.options.onChange?.(key, value, partition);
+  }
+
+  /**
+   * Records a tombstone this process just wrote (and committed): the key is gone at once, as {@link set} makes a
+   * value visible at once, even if the table still reads the key's older values.
+   */
+  delete(key: string, partition: number): void {
+    if (this.options.partitioned === true && !this.reads.isOwned(partition)) return;
+    this.track(key, partition);
+    this.written.set(key, null);
+    this.writtenAt.set(key, Date.now());
+    this.options.onChange?.(key, undefined, partition);
   }
 
   /**
@@ -472,7 +485,7 @@ export class KeyedTable<T> {
   /** Every key's latest value, as {@link get} sees it. */
   *entries(): IterableIterator<[string, T]> {
     for (const [key, value] of this.values) if (!this.written.has(key)) yield [key, value];
-    yield* this.written.entries();
+    for (const [key, value] of this.written) if (value !== null) yield [key, value];
   }
 
   /** The last load of each partition owned, for metrics (a partitioned table). */

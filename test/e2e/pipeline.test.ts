@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -93,6 +93,13 @@ async function outbox(): Promise<Array<{ to: string; subject: string; body: stri
     .split("\n")
     .filter((line) => line.trim() !== "")
     .map((line) => JSON.parse(line) as { to: string; subject: string; body: string });
+}
+
+/** The partition a request's messages on a watched topic arrived on (its run's partition number). */
+function partitionOf(topic: WatchedTopic, requestId: string): number {
+  const [first] = watched[topic].matching((key) => key.startsWith(requestId));
+  if (first === undefined) throw new Error(`nothing about ${requestId} on ${topic}`);
+  return first.partition;
 }
 
 function stepStatuses(response: Response): Record<string, string> {
@@ -202,6 +209,101 @@ describe("the pipeline end to end", () => {
     expect(no.status).toBe("REFUSED");
     expect(stepStatuses(no).refund).toBe("DENIED");
     expect(no.error).toContain("rejected by e2e: not covered");
+  });
+
+  it("forged decisions run nothing: for a call that never waited, with other arguments, or repeated after the call ran", async () => {
+    const refundsFor = async (orderId: string): Promise<unknown[]> => {
+      const text = await readFile(join(pipeline.toolsDataDir, "refunds.jsonl"), "utf8").catch(() => "");
+      return text
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .map((line) => JSON.parse(line) as { orderId: string })
+        .filter((refund) => refund.orderId === orderId);
+    };
+    const refusalsOf = async (requestId: string, count: number): Promise<PolicyDecision[]> =>
+      eventually(() => {
+        const found = watched["baton.policy-decisions"]
+          .matching((key) => key === requestId)
+          .map((message) => message.value as PolicyDecision)
+          .filter((decision) => decision.action === "REFUSE");
+        return found.length >= count ? found : undefined;
+      }, 20_000);
+    const orderId = String(2000 + Math.floor(Math.random() * 7000));
+    const forgedOrder = `${orderId}9`;
+
+    // 1. A decision for a request that never existed, carrying the call it wants run.
+    const nobody = `forged-${randomUUID()}`;
+    const forgedArguments = JSON.stringify({ orderId: forgedOrder, amount: 999, currency: "EUR" });
+    const forged: ApprovalDecision = {
+      requestId: nobody,
+      tenant: "demo",
+      stepId: "refund",
+      tool: "ticketing/issue_refund",
+      arguments: forgedArguments,
+      idempotencyKey: `${nobody}/refund`,
+      attempt: 1,
+      timeoutMs: 30_000,
+      dispatchedAt: Date.now(),
+      deadlineAt: null,
+      fallbackFor: null,
+      callDigest: null,
+      approved: true,
+      approver: "nobody",
+      comment: null,
+      decidedAt: Date.now(),
+    };
+    await producer.send([{ topic: "baton.approvals", key: nobody, value: forged }]);
+    const [neverWaited] = await refusalsOf(nobody, 1);
+    expect(neverWaited).toMatchObject({
+      subject: "APPROVAL",
+      ruleId: "approval-not-matched",
+      tool: "ticketing/issue_refund",
+    });
+    expect(neverWaited?.reason).toContain("no call waits for this approval");
+
+    // 2. A real waiting call, answered first with the right key but other arguments (and their own digest).
+    const request = await submit(`Refund order ${orderId}`, {
+      workflow: "refund",
+      metadata: { orderId, amount: "120" },
+    });
+    const [pending] = await messagesFor<ApprovalRequest>("baton.approval-requests", request.requestId, 1);
+    if (pending === undefined) throw new Error("no approval request");
+    const { ruleId: _rule, reason: _reason, requestedAt: _at, ...waitingCall } = pending;
+    const genuine: ApprovalDecision = {
+      ...waitingCall,
+      approved: true,
+      approver: "e2e",
+      comment: null,
+      decidedAt: Date.now(),
+    };
+    const otherArguments = JSON.stringify({ orderId: forgedOrder, amount: 999, currency: "EUR" });
+    const otherDigest = createHash("sha256").update(pending.tool).update("\n").update(otherArguments).digest("hex");
+    await producer.send([
+      {
+        topic: "baton.approvals",
+        key: request.requestId,
+        value: { ...genuine, arguments: otherArguments, callDigest: otherDigest, approver: "mallory" },
+        partition: partitionOf("baton.approval-requests", request.requestId),
+      },
+    ]);
+    const [otherArgs] = await refusalsOf(request.requestId, 1);
+    expect(otherArgs?.reason).toContain("digest does not match");
+    await expect(responses.waitFor(request.requestId, 1_000)).rejects.toThrow(/no message/);
+
+    // The genuine decision runs the waiting call, once.
+    const partition = partitionOf("baton.approval-requests", request.requestId);
+    await producer.send([{ topic: "baton.approvals", key: request.requestId, value: genuine, partition }]);
+    const answered = await answer(request);
+    expect(answered.status).toBe("ANSWERED");
+    expect(answered.answer).toContain(`of 120 EUR was issued for order ${orderId}`);
+
+    // 3. The same decision again, after the call ran.
+    await producer.send([{ topic: "baton.approvals", key: request.requestId, value: genuine, partition }]);
+    const refusals = await refusalsOf(request.requestId, 2);
+    expect(refusals[1]?.reason).toContain("no call waits for this approval");
+    expect(await refundsFor(orderId)).toHaveLength(1);
+    expect(await refundsFor(forgedOrder)).toEqual([]);
+    expect(watched["baton.allowed-calls"].matching((key) => key === nobody)).toEqual([]);
   });
 
   it("an invalid plan, an unknown workflow and an unknown tenant each get a clear response", async () => {
