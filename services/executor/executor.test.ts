@@ -176,7 +176,7 @@ describe("executeCall", () => {
     expect(invoker.invocations).toHaveLength(0);
   });
 
-  it("after repeated transient failures the breaker opens and calls go to the fallback tool, or fail fast without one", async () => {
+  it("after repeated transient failures the breaker opens: the result names the fallback, which is not called here", async () => {
     const broken: ToolCallOutcome = { status: "FAILED", error: "connection closed", transient: true };
     const settings: Record<string, ToolSettings> = {
       "ticketing/create_ticket": {
@@ -196,13 +196,29 @@ describe("executeCall", () => {
     expect(resultOf(await executeCall(call(), context(invoker, shared))).status).toBe("FAILED");
     expect(resultOf(await executeCall(call(), context(invoker, shared))).status).toBe("FAILED");
     expect(guard.breakerStates().get("ticketing/create_ticket")).toBe("open");
-    const viaFallback = resultOf(await executeCall(call(), context(invoker, shared)));
-    expect(viaFallback.status).toBe("SUCCEEDED");
+    const open = await executeCall(call(), context(invoker, shared));
+    expect(resultOf(open)).toMatchObject({
+      status: "FAILED",
+      fallbackTool: "backup/create_ticket",
+      error:
+        "the circuit breaker of ticketing/create_ticket is open after repeated failures; its fallback backup/create_ticket runs instead",
+    });
+    // Recorded under the primary's key, so a redelivery of the primary gets the same answer.
+    expect(open.find((message) => message.topic === "baton.tool-outcomes")?.key).toBe("req-1/ticket");
     expect(invoker.invocations.map((invocation) => invocation.tool)).toEqual([
       "ticketing/create_ticket",
       "ticketing/create_ticket",
-      "backup/create_ticket",
     ]);
+
+    // The fallback's own call (dispatched by the planner) never falls back further.
+    const asFallback = call({
+      stepId: "ticket~fallback",
+      idempotencyKey: "req-1/ticket~fallback",
+      fallbackFor: "ticket",
+    });
+    const noChain = resultOf(await executeCall(asFallback, context(invoker, shared)));
+    expect(noChain).toMatchObject({ status: "FAILED", fallbackTool: null });
+    expect(noChain.error).toContain("a fallback has no fallback of its own");
 
     const email = call({ tool: "outbox/send_email", stepId: "notify", idempotencyKey: "req-1/notify" });
     await executeCall(email, context(invoker, shared));

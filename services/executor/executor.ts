@@ -49,8 +49,8 @@ function parseArguments(text: string): Record<string, unknown> | undefined {
  * (a redelivery, a retry, a redrive) is answered from the record. A tool with side effects (its MCP annotations
  * say neither read-only nor idempotent) gets an intent recorded before the call and is never called again for
  * the same key: an unknown outcome is reported, not repeated. A read-only or idempotent tool's timeout or
- * transport failure is retried through the retry topics while its ladder has rungs left. An open breaker routes
- * to the tool's fallback or fails fast. The tool's own error is a FAILED result, not retried.
+ * transport failure is retried through the retry topics while its ladder has rungs left. An open breaker fails
+ * fast, naming the tool's fallback when it has one (the planner then dispatches it as a step of its own). The tool's own error is a FAILED result, not retried.
  */
 export async function executeCall(call: ToolCall, context: ExecutionContext): Promise<OutgoingMessage[]> {
   const recorded = context.recorded(call.idempotencyKey);
@@ -85,14 +85,23 @@ export async function executeCall(call: ToolCall, context: ExecutionContext): Pr
       outcome = await invoke(call.tool);
     } catch (error) {
       if (!(error instanceof CircuitOpenError)) throw error;
-      outcome =
-        settings.fallback === undefined
-          ? { status: "FAILED", error: `${error.message}; failing fast (no fallback configured)`, transient: false }
-          : await invoke(settings.fallback).catch((fallbackError: unknown) => ({
-              status: "FAILED" as const,
-              error: `${error.message}, and fallback ${settings.fallback ?? ""} failed too: ${(fallbackError as Error).message}`,
-              transient: false,
-            }));
+      // The fallback is not called here: the planner dispatches it as its own step, so policy judges it for the
+      // tenant and it gets its own idempotency key (and intent record, if it has side effects).
+      if (settings.fallback !== undefined && call.fallbackFor === null) {
+        return finish(
+          call,
+          context,
+          started,
+          {
+            status: "FAILED",
+            error: `${error.message}; its fallback ${settings.fallback} runs instead`,
+            transient: false,
+          },
+          settings.fallback,
+        );
+      }
+      const why = call.fallbackFor === null ? "no fallback configured" : "a fallback has no fallback of its own";
+      outcome = { status: "FAILED", error: `${error.message}; failing fast (${why})`, transient: false };
     }
   }
 
@@ -110,6 +119,7 @@ function finish(
   context: ExecutionContext,
   started: number,
   outcome: ToolCallOutcome,
+  fallbackTool: string | null = null,
 ): OutgoingMessage[] {
   const finished = context.now();
   const result: ToolResult = {
@@ -122,7 +132,7 @@ function finish(
     attempts: context.attempt,
     durationMs: finished - started,
     completedAt: finished,
-    fallbackTool: null,
+    fallbackTool,
   };
   return [
     { topic: executorTopics.toolResults, key: call.requestId, value: result },

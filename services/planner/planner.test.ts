@@ -420,6 +420,128 @@ describe("recordResult", () => {
   });
 });
 
+describe("fallback steps", () => {
+  // escalate: search, then ticket (when nothing found), then notify with the ticket's id.
+  const reachTicket = () =>
+    feed(
+      startRun(
+        request({ workflow: "escalate", input: "broken", metadata: { customerEmail: "a@b.c" } }),
+        undefined,
+        planner,
+      ),
+      (run) => result(run, "search", "SUCCEEDED", { output: { found: false } }),
+    );
+  const breakerOpen = (run: RunState): ToolResult => ({
+    ...result(run, "ticket", "FAILED", {
+      error:
+        "the circuit breaker of ticketing/create_ticket is open after repeated failures; its fallback outbox/send_email runs instead",
+    }),
+    fallbackTool: "ticketing/create_ticket_backup",
+  });
+  const withBackup = context([escalate], {
+    tool: (name) =>
+      name === "ticketing/create_ticket_backup"
+        ? tool("ticketing/create_ticket") && { ...tool("ticketing/create_ticket")!, name }
+        : tool(name),
+  });
+
+  it("a result naming a fallback dispatches it as its own step, with its own idempotency key, through policy", () => {
+    const outcome = recordResult(breakerOpen(runOf(reachTicket())), runOf(reachTicket()), withBackup);
+    const [call, ...more] = toolCalls(outcome);
+    expect(more).toEqual([]);
+    expect(call).toMatchObject({
+      stepId: "ticket~fallback",
+      tool: "ticketing/create_ticket_backup",
+      idempotencyKey: "req-1/ticket~fallback",
+      fallbackFor: "ticket",
+      tenant: "demo",
+      attempt: 1,
+    });
+    expect(JSON.parse(call?.arguments ?? "null")).toMatchObject({
+      subject: "Request req-1",
+      body: "broken",
+      priority: "high",
+    });
+    // The call goes to baton.tool-calls, which policy reads: the fallback is judged like any call.
+    expect(outcome.messages[0]?.topic).toBe("baton.tool-calls");
+    const run = runOf(outcome);
+    expect(run.status).toBe("RUNNING");
+    expect(run.steps.map((item) => [item.stepId, item.status])).toEqual([
+      ["search", "SUCCEEDED"],
+      ["ticket", "FALLING_BACK"],
+      ["ticket~fallback", "DISPATCHED"],
+      ["notify", "PENDING"],
+    ]);
+  });
+
+  it("the fallback's outcome becomes its primary's: later steps read it, and the response lists both steps", () => {
+    const fellBack = recordResult(breakerOpen(runOf(reachTicket())), runOf(reachTicket()), withBackup);
+    const answered = recordResult(
+      result(runOf(fellBack), "ticket~fallback", "SUCCEEDED", { output: { ticketId: "TCK-9" } }),
+      runOf(fellBack),
+      withBackup,
+    );
+    const [notify] = toolCalls(answered);
+    expect(notify?.stepId).toBe("notify");
+    expect(JSON.parse(notify?.arguments ?? "null")).toMatchObject({ subject: "Ticket TCK-9" });
+    const done = recordResult(
+      result(runOf(answered), "notify", "SUCCEEDED", { output: {} }),
+      runOf(answered),
+      withBackup,
+    );
+    expect(completed(done)?.outcome).toBe("COMPLETED");
+    expect(completed(done)?.steps.map((item) => [item.stepId, item.tool, item.status])).toEqual([
+      ["search", "knowledge-base/search", "SUCCEEDED"],
+      ["ticket", "ticketing/create_ticket", "SUCCEEDED"],
+      ["ticket~fallback", "ticketing/create_ticket_backup", "SUCCEEDED"],
+      ["notify", "outbox/send_email", "SUCCEEDED"],
+    ]);
+  });
+
+  it("a fallback policy denies refuses the run, naming the fallback and the rule", () => {
+    const fellBack = recordResult(breakerOpen(runOf(reachTicket())), runOf(reachTicket()), withBackup);
+    const denied = recordResult(
+      result(runOf(fellBack), "ticket~fallback", "DENIED", { error: "denied by policy rule tool-not-allowed: no" }),
+      runOf(fellBack),
+      withBackup,
+    );
+    expect(toolCalls(denied)).toEqual([]);
+    expect(completed(denied)?.outcome).toBe("REFUSED");
+    expect(step(runOf(denied), "ticket")).toMatchObject({ status: "DENIED" });
+    expect(step(runOf(denied), "ticket").error).toContain("fallback ticketing/create_ticket_backup ended DENIED");
+    expect(step(runOf(denied), "notify").status).toBe("SKIPPED");
+  });
+
+  it("a duplicate breaker-open result dispatches nothing more, and a fallback never falls back again", () => {
+    const fellBack = recordResult(breakerOpen(runOf(reachTicket())), runOf(reachTicket()), withBackup);
+    expect(recordResult(breakerOpen(runOf(fellBack)), runOf(fellBack), withBackup)).toEqual({
+      run: undefined,
+      messages: [],
+    });
+    const chained = recordResult(
+      { ...result(runOf(fellBack), "ticket~fallback", "FAILED", { error: "open" }), fallbackTool: "other/tool" },
+      runOf(fellBack),
+      withBackup,
+    );
+    expect(toolCalls(chained)).toEqual([]);
+    expect(step(runOf(chained), "ticket").status).toBe("FAILED");
+  });
+
+  it("a fallback whose tool no executor offers fails its primary at once", () => {
+    const outcome = recordResult(breakerOpen(runOf(reachTicket())), runOf(reachTicket()), planner);
+    expect(toolCalls(outcome)).toEqual([]);
+    expect(step(runOf(outcome), "ticket").status).toBe("FAILED");
+    expect(step(runOf(outcome), "ticket~fallback").error).toContain("not offered by any executor");
+    expect(completed(outcome)?.outcome).toBe("FAILED");
+  });
+
+  it("a run that passes its deadline while a fallback runs times both out", () => {
+    const fellBack = runOf(recordResult(breakerOpen(runOf(reachTicket())), runOf(reachTicket()), withBackup));
+    const expired = expireRun({ requestId: "req-1", deadlineAt: now }, fellBack, withBackup);
+    expect(runOf(expired).steps.map((item) => item.status)).toEqual(["SUCCEEDED", "TIMED_OUT", "TIMED_OUT", "SKIPPED"]);
+  });
+});
+
 describe("conditions", () => {
   const started = (metadata: Record<string, string> = { customerEmail: "ana@example.com" }) =>
     startRun(request({ workflow: "escalate", input: "my parcel is late", metadata }), undefined, planner);

@@ -160,7 +160,7 @@ export function expireRun(deadline: RunDeadline, run: RunState | undefined, cont
   if (run === undefined || run.status === "COMPLETED") return { run: undefined, messages: [] };
   const now = context.now();
   const steps = run.steps.map((step): StepState => {
-    if (step.status === "DISPATCHED")
+    if (step.status === "DISPATCHED" || step.status === "FALLING_BACK")
       return { ...step, status: "TIMED_OUT", error: "the run's deadline passed before it finished" };
     if (step.status === "PENDING")
       return { ...step, status: "SKIPPED", error: "the run's deadline passed before it started" };
@@ -188,6 +188,8 @@ export function recordResult(result: ToolResult, run: RunState | undefined, cont
   const step = run.steps.find((candidate) => candidate.stepId === result.stepId);
   if (step === undefined) throw new BatonError("INVALID_INPUT", `run ${run.requestId} has no step ${result.stepId}`);
   if (run.status === "COMPLETED" || step.status !== "DISPATCHED") return { run: undefined, messages: [] };
+  if (result.fallbackTool !== null && primaryOf(step.stepId) === undefined)
+    return fallBack(run, step, result, result.fallbackTool, context);
   const updated: RunState = {
     ...run,
     steps: run.steps.map((candidate) =>
@@ -204,7 +206,103 @@ export function recordResult(result: ToolResult, run: RunState | undefined, cont
     ),
     updatedAt: context.now(),
   };
-  return advance(updated, context);
+  const primaryId = primaryOf(step.stepId);
+  if (primaryId === undefined) return advance(updated, context);
+  // A fallback's outcome is its primary's: later steps read the primary's output, whichever tool gave it.
+  return advance(
+    {
+      ...updated,
+      steps: updated.steps.map((candidate) =>
+        candidate.stepId === primaryId && candidate.status === "FALLING_BACK"
+          ? {
+              ...candidate,
+              status: result.status,
+              output: result.output,
+              error:
+                result.status === "SUCCEEDED"
+                  ? null
+                  : `${candidate.error ?? "breaker open"}; fallback ${result.tool} ended ${result.status}: ${result.error ?? "no reason given"}`,
+            }
+          : candidate,
+      ),
+    },
+    context,
+  );
+}
+
+/** The step id a fallback of a step runs as: `~` never appears in a workflow's step ids, so none can clash. */
+export function fallbackStepId(stepId: string): string {
+  return `${stepId}~fallback`;
+}
+
+/** The primary step a fallback step stands in for, or undefined for a planned step. */
+function primaryOf(stepId: string): string | undefined {
+  return stepId.endsWith("~fallback") ? stepId.slice(0, -"~fallback".length) : undefined;
+}
+
+/**
+ * A step whose tool's breaker is open and has a fallback: the fallback runs as a step of its own, with the same
+ * arguments and its own idempotency key, through policy like any call (the tenant's rules, approvals, audit). The
+ * primary waits for it, then takes its outcome.
+ */
+function fallBack(
+  run: RunState,
+  step: StepState,
+  result: ToolResult,
+  fallbackTool: string,
+  context: PlannerContext,
+): PlannerOutcome {
+  const now = context.now();
+  const argumentsValue = render(JSON.parse(step.argumentsTemplate), templateData(run));
+  const tool = context.tool(fallbackTool);
+  const problems =
+    tool === undefined
+      ? [`tool ${fallbackTool} is not offered by any executor`]
+      : context.validator.problems(tool.inputSchema, argumentsValue);
+  const id = fallbackStepId(step.stepId);
+  const fallback: StepState = {
+    stepId: id,
+    tool: fallbackTool,
+    needs: [],
+    condition: null,
+    argumentsTemplate: step.argumentsTemplate,
+    timeoutMs: step.timeoutMs,
+    status: problems.length > 0 ? "FAILED" : "DISPATCHED",
+    output: null,
+    error: problems.length > 0 ? `invalid arguments for ${fallbackTool}: ${problems.join("; ")}` : null,
+    attempts: problems.length > 0 ? 0 : 1,
+    dispatchedAt: problems.length > 0 ? null : now,
+    durationMs: 0,
+  };
+  const primary: StepState = {
+    ...step,
+    status: problems.length > 0 ? "FAILED" : "FALLING_BACK",
+    error: problems.length > 0 ? `${result.error ?? "breaker open"}; ${fallback.error ?? ""}` : result.error,
+    attempts: Math.max(step.attempts, result.attempts),
+    durationMs: result.durationMs,
+  };
+  const steps = run.steps.flatMap((candidate) =>
+    candidate.stepId === step.stepId ? [primary, fallback] : [candidate],
+  );
+  const outcome = advance({ ...run, steps, updatedAt: now }, context);
+  if (fallback.status !== "DISPATCHED") return outcome;
+  const call: ToolCall = {
+    requestId: run.requestId,
+    tenant: run.tenant,
+    stepId: id,
+    tool: fallbackTool,
+    arguments: JSON.stringify(argumentsValue),
+    idempotencyKey: `${run.requestId}/${id}`,
+    attempt: 1,
+    timeoutMs: step.timeoutMs,
+    dispatchedAt: now,
+    deadlineAt: run.deadlineAt,
+    fallbackFor: step.stepId,
+  };
+  return {
+    ...outcome,
+    messages: [{ topic: plannerTopics.toolCalls, key: run.requestId, value: call }, ...outcome.messages],
+  };
 }
 
 function advance(start: RunState, context: PlannerContext): PlannerOutcome {

@@ -74,8 +74,8 @@ export interface ToolResult {
   fallbackTool: string | null;
 }
 
-/** Where a step of a run stands. */
-export type StepStatus = "PENDING" | "DISPATCHED" | ToolResultStatus | "SKIPPED";
+/** Where a step of a run stands; FALLING_BACK: its breaker was open and its fallback step runs in its place. */
+export type StepStatus = "PENDING" | "DISPATCHED" | "FALLING_BACK" | ToolResultStatus | "SKIPPED";
 
 /** baton.StepState: one step inside a RunState. */
 export interface StepState {

@@ -29,7 +29,12 @@ let pipeline: TestPipeline;
 let backbone: Backbone;
 let producer: BatonProducer;
 let responses: TopicWatcher<Response>;
-type WatchedTopic = "baton.tool-calls" | "baton.allowed-calls" | "baton.approval-requests" | "baton.policy-decisions";
+type WatchedTopic =
+  | "baton.tool-calls"
+  | "baton.allowed-calls"
+  | "baton.approval-requests"
+  | "baton.policy-decisions"
+  | "baton.tool-results";
 let watched: Record<WatchedTopic, TopicWatcher<unknown>>;
 
 beforeAll(async () => {
@@ -48,6 +53,7 @@ beforeAll(async () => {
     "baton.allowed-calls": new TopicWatcher({ kafka, codec, topic: "baton.allowed-calls", keepAll: true }),
     "baton.approval-requests": new TopicWatcher({ kafka, codec, topic: "baton.approval-requests", keepAll: true }),
     "baton.policy-decisions": new TopicWatcher({ kafka, codec, topic: "baton.policy-decisions", keepAll: true }),
+    "baton.tool-results": new TopicWatcher({ kafka, codec, topic: "baton.tool-results", keepAll: true }),
   };
   await Promise.all(Object.values(watched).map((watcher) => watcher.start()));
   pipeline = await TestPipeline.start();
@@ -304,6 +310,74 @@ describe("the pipeline end to end", () => {
     expect(await refundsFor(orderId)).toHaveLength(1);
     expect(await refundsFor(forgedOrder)).toEqual([]);
     expect(watched["baton.allowed-calls"].matching((key) => key === nobody)).toEqual([]);
+  });
+
+  it("with a breaker open, the fallback runs as its own step through policy: once per key, and never for a tenant it is not allowed", async () => {
+    const ticketsAbout = async (subject: string): Promise<unknown[]> => {
+      const text = await readFile(join(pipeline.toolsDataDir, "tickets.jsonl"), "utf8").catch(() => "");
+      return text
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .map((line) => JSON.parse(line) as { subject: string })
+        .filter((ticket) => ticket.subject === subject);
+    };
+    // The first call times out (the tool has side effects, so it is not repeated) and opens the breaker.
+    const first = await submit(`fallback opener ${randomUUID()}`, { workflow: "fallback-ticket" });
+    expect((await answer(first)).status).toBe("FAILED");
+
+    const subject = `fallback ${randomUUID()}`;
+    const viaFallback = await submit(subject, { workflow: "fallback-ticket" });
+    const answered = await answer(viaFallback);
+    expect(answered.status).toBe("ANSWERED");
+    expect(answered.answer).toMatch(/^Ticket TCK-\d+ opened\./u);
+    expect(answered.steps.map((step) => [step.stepId, step.tool, step.status])).toEqual([
+      ["ticket", "stuck-ticketing/create_ticket", "SUCCEEDED"],
+      ["ticket~fallback", "ticketing/create_ticket", "SUCCEEDED"],
+    ]);
+    // Policy judged the fallback like any call, and the executor ran it under its own idempotency key.
+    const decided = watched["baton.policy-decisions"]
+      .matching((key) => key === viaFallback.requestId)
+      .map((message) => message.value as PolicyDecision);
+    expect(decided.filter((decision) => decision.stepId === "ticket~fallback")).toMatchObject([
+      { action: "ALLOW", tool: "ticketing/create_ticket" },
+    ]);
+    const [fallbackCall] = (await messagesFor<ToolCall>("baton.allowed-calls", viaFallback.requestId, 2)).filter(
+      (call) => call.stepId === "ticket~fallback",
+    );
+    expect(fallbackCall).toMatchObject({
+      idempotencyKey: `${viaFallback.requestId}/ticket~fallback`,
+      fallbackFor: "ticket",
+    });
+    expect(await ticketsAbout(subject)).toHaveLength(1);
+
+    // The fallback's call delivered again (a redelivery, a rewind) is answered from its record: still one ticket.
+    if (fallbackCall === undefined) throw new Error("no fallback call");
+    const resultsBefore = watched["baton.tool-results"].matching((key) => key === viaFallback.requestId).length;
+    await producer.send([
+      {
+        topic: "baton.allowed-calls",
+        key: viaFallback.requestId,
+        value: { ...fallbackCall, attempt: 2 },
+        partition: partitionOf("baton.allowed-calls", viaFallback.requestId),
+      },
+    ]);
+    await eventually(
+      () =>
+        watched["baton.tool-results"].matching((key) => key === viaFallback.requestId).length > resultsBefore
+          ? true
+          : undefined,
+      20_000,
+    );
+    expect(await ticketsAbout(subject)).toHaveLength(1);
+
+    // A tenant who may call the primary but not its fallback: the fallback is DENIED, and nothing is created.
+    const deniedSubject = `fallback denied ${randomUUID()}`;
+    const denied = await submit(deniedSubject, { workflow: "fallback-ticket", tenant: "no-fallback" });
+    const refused = await answer(denied);
+    expect(refused.status).toBe("REFUSED");
+    expect(stepStatuses(refused)).toEqual({ ticket: "DENIED", "ticket~fallback": "DENIED" });
+    expect(refused.error).toContain("tool-not-allowed");
+    expect(await ticketsAbout(deniedSubject)).toEqual([]);
   });
 
   it("an invalid plan, an unknown workflow and an unknown tenant each get a clear response", async () => {
