@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { readTopic } from "../shared/kafka/topic-reader.ts";
 import type { ApprovalDecision, ApprovalRequest } from "../shared/schemas/records.ts";
 import { BatonError } from "../shared/errors.ts";
-import { openClient, type CliClient } from "./client.ts";
+import { openClient, signatureHeaders, type CliClient } from "./client.ts";
 import { runAction } from "./run-action.ts";
 
 /** An approval request still waiting, with the partition it is on: its run's partition number. */
@@ -64,7 +64,11 @@ export async function decideApproval(
     decidedAt: Date.now(),
   };
   // On the run's partition number, where the request's other messages are, whatever the key hashes to.
-  await client.producer.send([{ topic: "baton.approvals", key: requestId, value, partition: pending.partition }]);
+  // Signed when BATON_PRINCIPAL is set: with principals in the policy file, the signer is the approver.
+  const headers = signatureHeaders(client, "baton.approvals", value);
+  await client.producer.send([
+    { topic: "baton.approvals", key: requestId, value, partition: pending.partition, headers },
+  ]);
   return value;
 }
 

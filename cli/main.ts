@@ -10,6 +10,7 @@ import { registerScaleCommand } from "./scale-command.ts";
 import { registerDlqCommands } from "./dlq-command.ts";
 import { registerTraceCommand } from "./trace-command.ts";
 import { registerTopCommand } from "./top-command.ts";
+import { registerKeysCommands } from "./keys-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerTopCommand(program);
   registerDemoCommand(program);
   registerScaleCommand(program);
+  registerKeysCommands(program);
   return program;
 }
 

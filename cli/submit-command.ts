@@ -4,7 +4,7 @@ import { context, trace } from "@opentelemetry/api";
 import { TopicWatcher } from "../shared/kafka/topic-watcher.ts";
 import { readTopic } from "../shared/kafka/topic-reader.ts";
 import type { Request, Response, RunState } from "../shared/schemas/records.ts";
-import { openClient, type CliClient } from "./client.ts";
+import { openClient, signatureHeaders, type CliClient } from "./client.ts";
 import { formatResponse, formatRun } from "./response-format.ts";
 import { runAction } from "./run-action.ts";
 
@@ -42,7 +42,14 @@ export async function submitRequest(client: CliClient, input: string, options: S
     attributes: { "baton.request_id": request.requestId, "baton.tenant": request.tenant },
   });
   await context.with(trace.setSpan(context.active(), span), () =>
-    client.producer.send([{ topic: "baton.requests", key: request.requestId, value: request }]),
+    client.producer.send([
+      {
+        topic: "baton.requests",
+        key: request.requestId,
+        value: request,
+        headers: signatureHeaders(client, "baton.requests", request),
+      },
+    ]),
   );
   span.end();
   return request;

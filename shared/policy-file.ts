@@ -3,6 +3,7 @@ import { z } from "zod";
 import { BatonError } from "./errors.ts";
 import { parseDeclarativeFile } from "./declarative-file.ts";
 import { conditionSchema } from "./templates.ts";
+import { parsePublicKey } from "./security/record-signature.ts";
 
 const ruleId = z.string().regex(/^[a-z][a-z0-9-]*$/, "rule ids are lowercase words joined by dashes");
 const toolPattern = z
@@ -54,17 +55,62 @@ const tenantSchema = z.strictObject({
 
 const piiKind = z.enum(["email", "phone", "card"]);
 
-/** The zod schema of the policy file (policies/*.yaml). */
-export const policySchema = z.strictObject({
-  tenants: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/), tenantSchema),
-  answers: z
-    .strictObject({
-      redact: z.array(piiKind).default(["email", "phone", "card"]),
-      block: z.array(z.strictObject({ id: ruleId, pattern: regexText, reason: z.string().min(1) })).default([]),
-      compliance: z.array(z.strictObject({ id: ruleId, pattern: regexText, append: z.string().min(1) })).default([]),
-    })
-    .prefault({}),
+const tenantName = z.string().regex(/^[a-z][a-z0-9-]*$/);
+
+/** A writer known by its signing key (shared/security/record-signature.ts) and what it may do. */
+const principalSchema = z.strictObject({
+  /** Its Ed25519 public key: base64 DER as `baton keys create` prints it, or PEM. */
+  publicKey: z.string().refine((text) => {
+    try {
+      parsePublicKey(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }, "not an Ed25519 public key (base64 DER or PEM)"),
+  /** Tenants it may submit requests for. */
+  submit: z.array(tenantName).default([]),
+  /** Tenants whose waiting calls it may approve or reject. */
+  approve: z.array(tenantName).default([]),
 });
+
+/** The zod schema of the policy file (policies/*.yaml). */
+export const policySchema = z
+  .strictObject({
+    tenants: z.record(tenantName, tenantSchema),
+    /**
+     * Writers who sign what they write. When any are declared, only their signed requests run (for the tenants each
+     * may submit for) and only their signed decisions approve calls (of the tenants each may approve for); the
+     * approver recorded is the signer. Unset: requests and decisions are not checked for a writer (see the README).
+     */
+    principals: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9._@-]+$/, "principal names are letters, digits and . _ @ -"),
+        principalSchema,
+      )
+      .default({}),
+    answers: z
+      .strictObject({
+        redact: z.array(piiKind).default(["email", "phone", "card"]),
+        block: z.array(z.strictObject({ id: ruleId, pattern: regexText, reason: z.string().min(1) })).default([]),
+        compliance: z.array(z.strictObject({ id: ruleId, pattern: regexText, append: z.string().min(1) })).default([]),
+      })
+      .prefault({}),
+  })
+  .superRefine((policy, context) => {
+    for (const [name, principal] of Object.entries(policy.principals)) {
+      for (const kind of ["submit", "approve"] as const) {
+        principal[kind].forEach((tenant, index) => {
+          if (!(tenant in policy.tenants))
+            context.addIssue({
+              code: "custom",
+              path: ["principals", name, kind, index],
+              message: `unknown tenant ${tenant}`,
+            });
+        });
+      }
+    }
+  });
 
 /** A validated policy. */
 export type Policy = z.output<typeof policySchema>;

@@ -12,7 +12,8 @@ import type {
 import { startStageProcess, type StageProcess } from "../../shared/stage-process.ts";
 import { ArgumentValidator } from "./argument-validator.ts";
 import { plannerConfigSchema } from "./config.ts";
-import { expireRun, plannerTopics, recordResult, startRun, type PlannerContext } from "./planner.ts";
+import { expireRun, plannerTopics, recordResult, refuseWriter, startRun, type PlannerContext } from "./planner.ts";
+import { Principals } from "../../shared/security/principals.ts";
 import { loadWorkflows } from "./workflow-file.ts";
 import { planWithLlm } from "./llm-planner.ts";
 import { createLlmClient } from "../../shared/llm/llm-client.ts";
@@ -24,6 +25,8 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
   const config = parseConfig(plannerConfigSchema, env);
   const workflows = await loadWorkflows(config.WORKFLOWS_DIR);
   const policy = await loadPolicy(config.POLICY_FILE);
+  // With principals in the policy file, only requests signed by one bound to their tenant are planned.
+  const principals = new Principals(policy);
   return startStageProcess<Request | ToolResult | RunDeadline>({
     stage: "planner",
     config,
@@ -110,6 +113,19 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
       const pending = new Map<number, Map<string, RunState>>();
       const runOf = (requestId: string, partition: number): RunState | undefined =>
         pending.get(partition)?.get(requestId) ?? runs.get(requestId);
+      // A run's new state: visible to its chunk's later messages now, in the table once the chunk commits.
+      const afterCommitOf = (run: RunState | undefined, partition: number): { afterCommit?: () => void } => {
+        if (run === undefined) return {};
+        const partitionRuns = pending.get(partition) ?? new Map<string, RunState>();
+        partitionRuns.set(run.requestId, run);
+        pending.set(partition, partitionRuns);
+        return {
+          afterCommit: () => {
+            runs.set(run.requestId, run, partition);
+            if (partitionRuns.get(run.requestId) === run) partitionRuns.delete(run.requestId);
+          },
+        };
+      };
       return {
         onAssigned: async ({ numbers, added }) => {
           // Runs of partitions given up are dropped; those of new (or reopened) ones are read again from baton.runs,
@@ -128,6 +144,12 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
           if (message.topic === "baton.requests") {
             const request = message.value as Request;
             const existing = runOf(request.requestId, message.partition);
+            const writer = principals.check(message.topic, request, message.headers, request.tenant, "submit");
+            if ("problem" in writer) {
+              const refused = refuseWriter(request, existing, writer.problem, Date.now());
+              logger.warn({ requestId: request.requestId, problem: writer.problem }, "request refused: its writer");
+              return { messages: refused.messages, ...afterCommitOf(refused.run, message.partition) };
+            }
             const llmPlan =
               llm !== undefined && request.workflow === null && existing === undefined
                 ? await planWithLlm(
@@ -145,18 +167,7 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
             const result = message.value as ToolResult;
             outcome = recordResult(result, runOf(result.requestId, message.partition), context);
           }
-          const run = outcome.run;
-          if (run === undefined) return { messages: outcome.messages };
-          const partitionRuns = pending.get(message.partition) ?? new Map<string, RunState>();
-          partitionRuns.set(run.requestId, run);
-          pending.set(message.partition, partitionRuns);
-          return {
-            messages: outcome.messages,
-            afterCommit: () => {
-              runs.set(run.requestId, run, message.partition);
-              if (partitionRuns.get(run.requestId) === run) partitionRuns.delete(run.requestId);
-            },
-          };
+          return { messages: outcome.messages, ...afterCommitOf(outcome.run, message.partition) };
         },
         shutdown: [
           { name: "deadline sweep", run: () => Promise.resolve(clearInterval(sweep)) },

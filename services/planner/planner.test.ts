@@ -12,7 +12,14 @@ import type {
   ToolResultStatus,
 } from "../../shared/schemas/records.ts";
 import { ArgumentValidator } from "./argument-validator.ts";
-import { expireRun, recordResult, startRun, type PlannerContext, type PlannerOutcome } from "./planner.ts";
+import {
+  expireRun,
+  recordResult,
+  refuseWriter,
+  startRun,
+  type PlannerContext,
+  type PlannerOutcome,
+} from "./planner.ts";
 import { parseWorkflow, type Workflow } from "./workflow-file.ts";
 
 const now = 1_750_000_000_000;
@@ -252,6 +259,23 @@ describe("startRun", () => {
       steps: [],
       completedAt: now,
     });
+  });
+
+  it("a request whose writer may not submit for its tenant is refused, recorded and audited, never planned", () => {
+    const outcome = refuseWriter(request(), undefined, "principal bob may not submit requests for tenant demo", now);
+    expect(toolCalls(outcome)).toEqual([]);
+    expect(runOf(outcome).status).toBe("COMPLETED");
+    expect(completed(outcome)).toMatchObject({
+      outcome: "REFUSED",
+      error: "request refused: principal bob may not submit requests for tenant demo",
+    });
+    const audit = outcome.messages.find((message) => message.topic === "baton.policy-decisions");
+    expect(audit).toMatchObject({
+      key: "req-1",
+      value: { subject: "REQUEST", action: "REFUSE", ruleId: "writer-not-allowed", tenant: "demo" },
+    });
+    const existing = runOf(startRun(request({ workflow: "fan-in" }), undefined, planner));
+    expect(refuseWriter(request(), existing, "forged duplicate", now)).toEqual({ run: undefined, messages: [] });
   });
 
   it("a refused request is recorded, so the same requestId submitted again produces nothing", () => {

@@ -2,6 +2,7 @@ import { BatonError } from "../../shared/errors.ts";
 import type { OutgoingMessage } from "../../shared/kafka/producer.ts";
 import type {
   CompletedRun,
+  PolicyDecision,
   Request,
   RunDeadline,
   RunState,
@@ -22,6 +23,8 @@ export const plannerTopics = {
   toolCalls: "baton.tool-calls",
   runs: "baton.runs",
   completedRuns: "baton.completed-runs",
+  /** The audit trail, for requests refused because of who wrote them. */
+  decisions: "baton.policy-decisions",
 } as const;
 
 /** What the planner needs besides the message: workflows, tenants, the tool catalogue, a clock. */
@@ -77,6 +80,35 @@ function refuse(request: Request, outcome: "REFUSED" | "FAILED", reason: string,
       { topic: plannerTopics.runs, key: request.requestId, value: run },
       { topic: plannerTopics.completedRuns, key: request.requestId, value: completed },
     ],
+  };
+}
+
+/**
+ * A request whose writer may not submit for its tenant (unsigned, a bad signature, or a principal not bound to the
+ * tenant, when the policy file declares principals): refused and audited, never planned.
+ */
+export function refuseWriter(
+  request: Request,
+  existing: RunState | undefined,
+  problem: string,
+  now: number,
+): PlannerOutcome {
+  if (existing !== undefined) return { run: undefined, messages: [] };
+  const outcome = refuse(request, "REFUSED", `request refused: ${problem}`, now);
+  const audit: PolicyDecision = {
+    requestId: request.requestId,
+    tenant: request.tenant,
+    stepId: null,
+    tool: null,
+    subject: "REQUEST",
+    action: "REFUSE",
+    ruleId: "writer-not-allowed",
+    reason: problem,
+    decidedAt: now,
+  };
+  return {
+    run: outcome.run,
+    messages: [...outcome.messages, { topic: plannerTopics.decisions, key: request.requestId, value: audit }],
   };
 }
 

@@ -4,6 +4,7 @@ import { loadPolicy } from "../../shared/policy-file.ts";
 import type { ApprovalDecision, ApprovalRequest, Draft, ToolCall } from "../../shared/schemas/records.ts";
 import { startStageProcess, type StageProcess } from "../../shared/stage-process.ts";
 import { recordStateLoads } from "../../shared/telemetry/metrics.ts";
+import { Principals } from "../../shared/security/principals.ts";
 import { policyConfigSchema } from "./config.ts";
 import { applyApproval, approvalKey, checkAnswer, checkCall, policyTopics, type PolicyOutcome } from "./policy.ts";
 
@@ -11,6 +12,7 @@ import { applyApproval, approvalKey, checkAnswer, checkCall, policyTopics, type 
 export async function runPolicy(env: Record<string, string | undefined>): Promise<StageProcess> {
   const config = parseConfig(policyConfigSchema, env);
   const policy = await loadPolicy(config.POLICY_FILE);
+  const principals = new Principals(policy);
   return startStageProcess<ToolCall | ApprovalDecision | Draft>({
     stage: "policy",
     config,
@@ -75,7 +77,15 @@ export async function runPolicy(env: Record<string, string | undefined>): Promis
           if (message.topic === "baton.approvals") {
             const answer = message.value as ApprovalDecision;
             const call = waitingCall(approvalKey(answer.requestId, answer.stepId), message.partition);
-            return Promise.resolve(withState(applyApproval(answer, call, policy, now), message.partition));
+            // Whether its signer may approve for the tenant of the call that waits (not the tenant it claims).
+            const writer = principals.check(
+              message.topic,
+              answer,
+              message.headers,
+              call?.tenant ?? answer.tenant,
+              "approve",
+            );
+            return Promise.resolve(withState(applyApproval(answer, call, policy, now, writer), message.partition));
           }
           return Promise.resolve(checkAnswer(message.value as Draft, policy, now));
         },

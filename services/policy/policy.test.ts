@@ -290,14 +290,15 @@ describe("applyApproval", () => {
     expect(decisions(outcome)).toMatchObject([{ action: "REJECTED", reason: "rejected by maria" }]);
   });
 
-  const refused = (outcome: PolicyOutcome): PolicyDecision => {
+  const refusedBy = (outcome: PolicyOutcome, ruleId: string): PolicyDecision => {
     expect(on(outcome, "baton.allowed-calls")).toEqual([]);
     expect(on(outcome, "baton.tool-results")).toEqual([]);
     const [only, ...more] = decisions(outcome);
     expect(more).toEqual([]);
-    expect(only).toMatchObject({ subject: "APPROVAL", action: "REFUSE", ruleId: "approval-not-matched" });
+    expect(only).toMatchObject({ subject: "APPROVAL", action: "REFUSE", ruleId });
     return only as PolicyDecision;
   };
+  const refused = (outcome: PolicyOutcome): PolicyDecision => refusedBy(outcome, "approval-not-matched");
 
   it("a decision for a call that never waited (forged) runs nothing and is audited as refused", () => {
     const forged = answer(true, null, {
@@ -340,6 +341,22 @@ describe("applyApproval", () => {
     expect(refused(outcome).reason).toContain("too late");
     expect(outcome.rawMessages).toEqual(tombstone);
     expect(outcome.approvalState).toEqual({ key: "req-1/refund", value: null });
+  });
+
+  it("with principals declared, the signer is the approver, and one not bound to the tenant runs nothing", () => {
+    const signed = applyApproval(answer(true, null, { approver: "anyone" }), waiting, policy, now, {
+      principal: "maria",
+    });
+    expect(on(signed, "baton.allowed-calls")).toHaveLength(1);
+    expect(decisions(signed)).toMatchObject([{ action: "APPROVED", reason: "approved by maria" }]);
+    const notBound = applyApproval(answer(true, null), waiting, policy, now, {
+      problem: "principal bob may not approve calls for tenant acme",
+    });
+    expect(refusedBy(notBound, "approver-not-allowed").reason).toBe(
+      "decision by maria refused: principal bob may not approve calls for tenant acme",
+    );
+    expect(notBound.rawMessages).toEqual([]);
+    expect(notBound.approvalState).toBeUndefined();
   });
 
   it("an approval is checked against the rules of now: a call they deny since does not run", () => {

@@ -12,6 +12,7 @@ import { evaluate, lookup } from "../../shared/templates.ts";
 import { toolMatches, type Policy } from "../../shared/policy-file.ts";
 import { redactPii } from "./redaction.ts";
 import { callDigest, decisionMismatch } from "./approval-check.ts";
+import type { WriterCheck } from "../../shared/security/principals.ts";
 
 /** Topics the policy stage writes. */
 export const policyTopics = {
@@ -195,22 +196,26 @@ export function applyApproval(
   waiting: ApprovalRequest | undefined,
   policy: Policy,
   now: number,
+  writer: WriterCheck = { unchecked: true },
 ): PolicyOutcome {
   const key = approvalKey(answer.requestId, answer.stepId);
-  const mismatch = decisionMismatch(answer, waiting, now);
+  // With principals declared, the approver is whoever signed the decision, not what the decision says.
+  const approver = "principal" in writer ? writer.principal : answer.approver;
+  const mismatch = "problem" in writer ? writer.problem : decisionMismatch(answer, waiting, now);
   if (mismatch !== undefined || waiting === undefined) {
     const refusal = decision(
       { ...answer, tenant: waiting?.tenant ?? answer.tenant },
       {
         action: "REFUSE",
-        ruleId: "approval-not-matched",
-        reason: `decision by ${answer.approver} refused: ${mismatch}`,
+        ruleId: "problem" in writer ? "approver-not-allowed" : "approval-not-matched",
+        reason: `decision by ${approver} refused: ${mismatch}`,
       },
       now,
       "APPROVAL",
     );
     // A waiting call whose run is over can never run: it stops waiting.
-    const expired = waiting !== undefined && waiting.deadlineAt !== null && now > waiting.deadlineAt;
+    const expired =
+      !("problem" in writer) && waiting !== undefined && waiting.deadlineAt !== null && now > waiting.deadlineAt;
     return {
       messages: [refusal],
       rawMessages: expired ? [{ topic: policyTopics.approvalRequests, key, value: null }] : [],
@@ -219,7 +224,7 @@ export function applyApproval(
   }
   const call = callOf(waiting);
   const tombstone: RawOutgoingMessage = { topic: policyTopics.approvalRequests, key, value: null };
-  const by = `${answer.approver}${answer.comment === null ? "" : `: ${answer.comment}`}`;
+  const by = `${approver}${answer.comment === null ? "" : `: ${answer.comment}`}`;
   if (!answer.approved) {
     return {
       messages: [

@@ -555,7 +555,7 @@ describe("the pipeline end to end", () => {
         },
       },
     ]);
-    const client = { backbone, producer, close: () => Promise.resolve() };
+    const client = { backbone, producer, signer: undefined, close: () => Promise.resolve() };
     const letters = await findDeadLetters(client, { request: request.requestId });
     expect(letters).toHaveLength(1);
     expect(await redrive(client, letters)).toEqual([{ key: request.requestId, to: "baton.requests" }]);
