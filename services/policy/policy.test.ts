@@ -353,7 +353,7 @@ describe("applyApproval", () => {
       problem: "principal bob may not approve calls for tenant acme",
     });
     expect(refusedBy(notBound, "approver-not-allowed").reason).toBe(
-      "decision by maria refused: principal bob may not approve calls for tenant acme",
+      "decision refused: principal bob may not approve calls for tenant acme (it names approver maria)",
     );
     expect(notBound.rawMessages).toEqual([]);
     expect(notBound.approvalState).toBeUndefined();

@@ -208,7 +208,10 @@ export function applyApproval(
       {
         action: "REFUSE",
         ruleId: "problem" in writer ? "approver-not-allowed" : "approval-not-matched",
-        reason: `decision by ${approver} refused: ${mismatch}`,
+        reason:
+          "problem" in writer
+            ? `decision refused: ${writer.problem} (it names approver ${answer.approver})`
+            : `decision by ${approver} refused: ${mismatch}`,
       },
       now,
       "APPROVAL",

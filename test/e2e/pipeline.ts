@@ -1,14 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stopPipeline } from "../../cli/stack/pipeline-processes.ts";
 import type { StageName } from "../../cli/stage-commands.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-/** Where a test pipeline's workflows, policy and MCP servers come from (paths relative to the repository). */
+/** Where a test pipeline's workflows, policy and MCP servers come from (paths relative to the repository; the policy may be absolute). */
 export interface PipelineConfiguration {
   workflowsDirs: string[];
   policyFile: string;
@@ -45,7 +45,7 @@ export class TestPipeline {
     this.toolsDataDir = toolsDataDir;
     this.env = {
       WORKFLOWS_DIR: [join(root, "workflows"), ...configuration.workflowsDirs.map((dir) => join(root, dir))].join(","),
-      POLICY_FILE: join(root, configuration.policyFile),
+      POLICY_FILE: resolve(root, configuration.policyFile),
       MCP_SERVERS_FILE: join(root, configuration.serversFile),
       BATON_TOOLS_DATA_DIR: toolsDataDir,
       // Traces go to the stack's Zipkin, where the tracing test reads them back.
