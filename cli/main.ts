@@ -10,6 +10,7 @@ import { registerScaleCommand } from "./scale-command.ts";
 import { registerDlqCommands } from "./dlq-command.ts";
 import { registerTraceCommand } from "./trace-command.ts";
 import { registerTopCommand } from "./top-command.ts";
+import { registerAclsCommands } from "./acls-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerDlqCommands(program);
   registerTraceCommand(program);
   registerTopCommand(program);
+  registerAclsCommands(program);
   registerDemoCommand(program);
   registerScaleCommand(program);
   return program;
