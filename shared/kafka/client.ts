@@ -28,6 +28,9 @@ const expectedRetries = [
   "The coordinator is loading and hence can't process requests",
 ];
 
+/** Refusals kafkajs logs as errors that Baton reports itself, in one line (see {@link kafkaAccessError}). */
+const reportedRefusals = ["authentication failed", "Not authorized to access", "authorization failed"];
+
 /** The pino level for a kafkajs log entry: kafkajs's own, except expected retries, which are debug. */
 export function pinoLevelOf(
   level: logLevel,
@@ -35,6 +38,7 @@ export function pinoLevelOf(
 ): "error" | "warn" | "info" | "debug" {
   const text = `${entry.message} ${typeof entry.error === "string" ? entry.error : ""}`;
   if (expectedRetries.some((fragment) => text.includes(fragment))) return "debug";
+  if (reportedRefusals.some((fragment) => text.includes(fragment))) return "debug";
   if (level === logLevel.ERROR || level === logLevel.NOTHING) return "error";
   if (level === logLevel.WARN) return "warn";
   if (level === logLevel.INFO) return "info";
@@ -101,10 +105,11 @@ export function kafkaAccessError(error: unknown, principal: string | undefined):
     }
     const resource = authorizationTypes[type];
     if (resource !== undefined) {
-      const context = error instanceof Error && error !== cause ? `${error.message.split(":")[0] ?? ""}: ` : "";
+      const outer = error instanceof Error && error !== cause ? error.message.replace(cause.message, "") : "";
+      const context = outer.replace(/[:\s]+$/, "");
       return new BatonError(
         "NOT_AUTHORIZED",
-        `${context}Kafka's ACLs refuse ${who} ${resource} (${type}); \`baton acls print\` lists what each principal needs`,
+        `${context === "" ? "" : `${context}: `}Kafka's ACLs refuse ${who} ${resource} (${type}); \`baton acls print\` lists what each principal needs`,
         { cause: error },
       );
     }
