@@ -18,9 +18,12 @@ export async function applyDeclaredTopics(
   const config = options.config ?? loadCliConfig();
   // kafkajs logs each retry while a restarted broker loads its coordinator; failures still end in a thrown error.
   const logger = createLogger({ service: "baton-cli", level: "fatal" });
-  const admin = await BatonAdmin.connect(createKafka(kafkaConnectionOf(config, "baton-cli", logger))).catch(
-    (error: unknown) => Promise.reject(kafkaAccessError(error, config.KAFKA_SASL_USERNAME) ?? error),
-  );
+  let admin: BatonAdmin;
+  try {
+    admin = await BatonAdmin.connect(createKafka(kafkaConnectionOf(config, "baton-cli", logger)));
+  } catch (error) {
+    throw kafkaAccessError(error, config.KAFKA_SASL_USERNAME) ?? error;
+  }
   try {
     const holdsRuns = options.repartition !== true && (await admin.holdsMessages("baton.runs"));
     const results = await admin.applyTopics(

@@ -55,10 +55,8 @@ export const securityConfigShape = {
   REGISTRY_TOKEN_FILE: readableFile,
 };
 
-const securityConfigSchema = z.object(securityConfigShape);
-
 /** The parsed security settings. */
-export type SecurityConfig = z.output<typeof securityConfigSchema>;
+export type SecurityConfig = z.output<z.ZodObject<typeof securityConfigShape>>;
 
 /** A problem found by comparing keys: the key to blame and why. */
 export interface ConfigProblem {
