@@ -1,4 +1,5 @@
-import { createBackbone, type Backbone } from "../shared/backbone.ts";
+import { checkCredentials, createBackbone, type Backbone } from "../shared/backbone.ts";
+import { kafkaAccessError } from "../shared/kafka/client.ts";
 import { BatonProducer } from "../shared/kafka/producer.ts";
 import { createLogger } from "../shared/telemetry/logger.ts";
 import { loadCliConfig } from "./config.ts";
@@ -28,7 +29,14 @@ export async function openClient(): Promise<CliClient> {
       : await loadSigner(config.BATON_PRINCIPAL, config.BATON_SIGNING_KEY_FILE);
   const backbone = createBackbone("baton-cli", config, createLogger({ service: "baton-cli", level: "warn" }));
   const { kafka, codec, tracing } = backbone;
-  const producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
+  let producer: BatonProducer;
+  try {
+    await checkCredentials(backbone);
+    producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
+  } catch (error) {
+    await tracing.shutdown();
+    throw kafkaAccessError(error, config.KAFKA_SASL_USERNAME) ?? error;
+  }
   return {
     backbone,
     producer,

@@ -11,6 +11,7 @@ import { registerDlqCommands } from "./dlq-command.ts";
 import { registerTraceCommand } from "./trace-command.ts";
 import { registerTopCommand } from "./top-command.ts";
 import { registerKeysCommands } from "./keys-command.ts";
+import { registerAclsCommands } from "./acls-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerDlqCommands(program);
   registerTraceCommand(program);
   registerTopCommand(program);
+  registerAclsCommands(program);
   registerDemoCommand(program);
   registerScaleCommand(program);
   registerKeysCommands(program);

@@ -21,6 +21,11 @@ export function runAction<Args extends unknown[]>(
           "hint: is the local stack up? run `baton stack up` (or set KAFKA_BROKERS / SCHEMA_REGISTRY_URL)\n",
         );
       }
+      if (error instanceof BatonError && (error.code === "AUTHENTICATION_FAILED" || error.code === "NOT_AUTHORIZED")) {
+        process.stderr.write(
+          "hint: check KAFKA_SASL_* / REGISTRY_* (README: Security); `baton acls print` lists each principal's ACLs\n",
+        );
+      }
       process.exit(1);
     }
     process.exit(0);

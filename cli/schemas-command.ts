@@ -4,6 +4,8 @@ import { readAvroFiles } from "../shared/schemas/avro-files.ts";
 import { RegistryClient, valueSubject, type SchemaApplyResult } from "../shared/schemas/registry.ts";
 import { BatonError } from "../shared/errors.ts";
 import { loadCliConfig } from "./config.ts";
+import type { BackboneConfig } from "../shared/config.ts";
+import { registryAuthorizationOf } from "../shared/security/security-config.ts";
 import { runAction } from "./run-action.ts";
 
 /** A subject the registry refused, with its reason. */
@@ -13,9 +15,11 @@ export interface SchemaRefusal {
 }
 
 /** Registers the schema of every declared topic (retry topics too) with BACKWARD compatibility. */
-export async function applyDeclaredSchemas(): Promise<{ applied: SchemaApplyResult[]; refused: SchemaRefusal[] }> {
-  const config = loadCliConfig();
-  const registry = new RegistryClient(config.SCHEMA_REGISTRY_URL);
+export async function applyDeclaredSchemas(
+  config: BackboneConfig = loadCliConfig(),
+): Promise<{ applied: SchemaApplyResult[]; refused: SchemaRefusal[] }> {
+  const registry = new RegistryClient(config.SCHEMA_REGISTRY_URL, registryAuthorizationOf(config));
+  await registry.checkAccess();
   const files = await readAvroFiles();
   const applied: SchemaApplyResult[] = [];
   const refused: SchemaRefusal[] = [];

@@ -45,6 +45,14 @@ export function registerStageCommands(program: Command): void {
           if (error instanceof BatonError && error.code === "KAFKA_UNAVAILABLE") {
             process.stderr.write("hint: is the local stack up? run `baton stack up`\n");
           }
+          if (
+            error instanceof BatonError &&
+            (error.code === "AUTHENTICATION_FAILED" || error.code === "NOT_AUTHORIZED")
+          ) {
+            process.stderr.write(
+              `hint: run the ${stage} as User:baton-${stage}; \`baton acls print\` lists its ACLs\n`,
+            );
+          }
           process.exit(1);
         }
       });

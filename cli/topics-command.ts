@@ -1,7 +1,9 @@
 import type { Command } from "commander";
 import { expandTopics, isCoPartitioned, topics } from "../shared/topics.ts";
 import { BatonAdmin, type TopicApplyResult } from "../shared/kafka/admin.ts";
-import { createKafka } from "../shared/kafka/client.ts";
+import { createKafka, kafkaAccessError } from "../shared/kafka/client.ts";
+import { kafkaConnectionOf } from "../shared/backbone.ts";
+import type { BackboneConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/telemetry/logger.ts";
 import { loadCliConfig } from "./config.ts";
 import { runAction } from "./run-action.ts";
@@ -10,11 +12,18 @@ import { runAction } from "./run-action.ts";
  * Applies Baton's declared topics to the cluster and waits for its group coordinator; returns each topic's result.
  * On a cluster that holds runs, the co-partitioned topics' partition count is changed only with `repartition`.
  */
-export async function applyDeclaredTopics(options: { repartition?: boolean } = {}): Promise<TopicApplyResult[]> {
-  const config = loadCliConfig();
+export async function applyDeclaredTopics(
+  options: { repartition?: boolean; config?: BackboneConfig } = {},
+): Promise<TopicApplyResult[]> {
+  const config = options.config ?? loadCliConfig();
   // kafkajs logs each retry while a restarted broker loads its coordinator; failures still end in a thrown error.
   const logger = createLogger({ service: "baton-cli", level: "fatal" });
-  const admin = await BatonAdmin.connect(createKafka({ brokers: config.KAFKA_BROKERS, clientId: "baton-cli", logger }));
+  let admin: BatonAdmin;
+  try {
+    admin = await BatonAdmin.connect(createKafka(kafkaConnectionOf(config, "baton-cli", logger)));
+  } catch (error) {
+    throw kafkaAccessError(error, config.KAFKA_SASL_USERNAME) ?? error;
+  }
   try {
     const holdsRuns = options.repartition !== true && (await admin.holdsMessages("baton.runs"));
     const results = await admin.applyTopics(

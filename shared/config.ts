@@ -1,7 +1,11 @@
 import { z } from "zod";
 import { BatonError } from "./errors.ts";
+import { securityConfigProblems, securityConfigShape, type SecurityConfig } from "./security/security-config.ts";
 
-/** Settings every Baton process shares: where Kafka, the registry and the trace backend are. */
+/**
+ * Settings every Baton process shares: where Kafka, the registry and the trace backend are, and how to authenticate
+ * to them (shared/security/security-config.ts).
+ */
 export const backboneConfigSchema = z.object({
   KAFKA_BROKERS: z
     .string()
@@ -14,6 +18,7 @@ export const backboneConfigSchema = z.object({
   OTEL_TRACES_EXPORTER: z.enum(["zipkin", "otlp", "console", "none"]).default("zipkin"),
   OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().default("http://127.0.0.1:9411/api/v2/spans"),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  ...securityConfigShape,
 });
 
 /** The parsed backbone settings. */
@@ -21,17 +26,28 @@ export type BackboneConfig = z.output<typeof backboneConfigSchema>;
 
 /**
  * Parses the environment once against a zod schema. A failure names every bad key in one error,
- * so a misconfigured service stops at start saying all that is wrong, not the first thing.
+ * so a misconfigured service stops at start saying all that is wrong, not the first thing. Schemas built on the
+ * backbone's also get its cross-key security checks (a SASL mechanism without a user, half a client certificate).
  */
 export function parseConfig<Schema extends z.ZodType>(
   schema: Schema,
   env: Record<string, string | undefined>,
 ): z.output<Schema> {
   const result = schema.safeParse(env);
-  if (result.success) return result.data;
   const keyOf = (issue: z.core.$ZodIssue): string => String(issue.path[0] ?? "(root)");
-  const problems = result.error.issues.map((issue) => `${keyOf(issue)}: ${issue.message}`);
-  throw new BatonError("CONFIG_INVALID", `invalid configuration:\n  ${problems.join("\n  ")}`, {
-    details: { keys: [...new Set(result.error.issues.map(keyOf))] },
+  const problems = result.success
+    ? isSecurityConfig(result.data)
+      ? securityConfigProblems(result.data)
+      : []
+    : result.error.issues.map((issue) => ({ key: keyOf(issue), message: issue.message }));
+  if (result.success && problems.length === 0) return result.data;
+  const lines = problems.map((problem) => `${problem.key}: ${problem.message}`);
+  throw new BatonError("CONFIG_INVALID", `invalid configuration:\n  ${lines.join("\n  ")}`, {
+    details: { keys: [...new Set(problems.map((problem) => problem.key))] },
   });
+}
+
+/** Whether a parsed config holds the backbone's security keys (KAFKA_TLS always has a value there). */
+function isSecurityConfig(data: unknown): data is SecurityConfig {
+  return typeof data === "object" && data !== null && "KAFKA_TLS" in data;
 }

@@ -10,6 +10,8 @@ const expectedRetriable = {
   REGISTRY_UNAVAILABLE: true,
   TOPIC_CONFLICT: false,
   KAFKA_UNAVAILABLE: true,
+  AUTHENTICATION_FAILED: false,
+  NOT_AUTHORIZED: false,
   INVALID_INPUT: false,
   TIMEOUT: true,
   INTERNAL: true,

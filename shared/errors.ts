@@ -17,6 +17,10 @@ export type BatonErrorCode =
   | "TOPIC_CONFLICT"
   /** The Kafka cluster could not be reached or a request to it failed in a way that may pass. */
   | "KAFKA_UNAVAILABLE"
+  /** Kafka or the registry refused the credentials (wrong user or password, none given to a secured listener). */
+  | "AUTHENTICATION_FAILED"
+  /** Kafka's ACLs refused this principal a topic, group, transactional id or cluster operation it needs. */
+  | "NOT_AUTHORIZED"
   /** A message is valid on the wire but its content breaks a rule of the stage (unknown tenant, bad arguments). */
   | "INVALID_INPUT"
   /** A call to something outside Baton (a tool, an LLM) timed out. */
@@ -42,6 +46,8 @@ const retriableByDefault: Record<BatonErrorCode, boolean> = {
   REGISTRY_UNAVAILABLE: true,
   TOPIC_CONFLICT: false,
   KAFKA_UNAVAILABLE: true,
+  AUTHENTICATION_FAILED: false,
+  NOT_AUTHORIZED: false,
   INVALID_INPUT: false,
   TIMEOUT: true,
   INTERNAL: true,

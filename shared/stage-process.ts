@@ -1,4 +1,5 @@
-import { createBackbone, type Backbone } from "./backbone.ts";
+import { checkCredentials, createBackbone, type Backbone } from "./backbone.ts";
+import { kafkaAccessError } from "./kafka/client.ts";
 import type { BackboneConfig } from "./config.ts";
 import { BatonProducer } from "./kafka/producer.ts";
 import { StageRunner, type OwnedPartitions, type StageHandler } from "./kafka/stage-runner.ts";
@@ -47,6 +48,16 @@ export interface StageProcess {
  */
 export async function startStageProcess<T>(options: StageProcessOptions<T>): Promise<StageProcess> {
   const backbone = createBackbone(`baton-${options.stage}`, options.config);
+  try {
+    await checkCredentials(backbone);
+    return await startStage(backbone, options);
+  } catch (error) {
+    // A refused credential or ACL is said in one line naming the principal; kafkajs has given up on it already.
+    throw kafkaAccessError(error, options.config.KAFKA_SASL_USERNAME) ?? error;
+  }
+}
+
+async function startStage<T>(backbone: Backbone, options: StageProcessOptions<T>): Promise<StageProcess> {
   const { kafka, codec, tracing, logger } = backbone;
   const producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
   const metrics = new StageMetrics(options.stage);
@@ -62,6 +73,14 @@ export async function startStageProcess<T>(options: StageProcessOptions<T>): Pro
     logger,
     handler,
     metrics,
+    onConsumerGaveUp: (error) => {
+      // An ACL taken away or never granted (the group, a transactional id) leaves the consumer dead: exit so
+      // whoever runs the stage sees why, instead of a stage that looks alive and reads nothing.
+      const refusal = kafkaAccessError(error, options.config.KAFKA_SASL_USERNAME);
+      if (refusal === undefined) return;
+      process.stderr.write(`error: ${options.stage} stopped: ${refusal.message}\n`);
+      process.exit(1);
+    },
     retryDelaysMs: new Map(options.topics.map((topic) => [topic, retryLadder(topic)])),
     keepsPartition: isCoPartitioned,
     ...(options.transactional === true

@@ -217,3 +217,95 @@ const coPartitionedNames = new Set(
     .filter((spec) => spec.partitions === requestPartitions)
     .map((spec) => spec.name),
 );
+
+/**
+ * What each principal of a secured cluster does with the topics above: the one declaration Baton's ACLs are made
+ * from (shared/security/acls.ts, `baton acls print`, README "Security"). A stage gets its consumed topics with their
+ * retry topics and dead letter, its state tables, the topics it writes, its consumer group `baton-<stage>` and its
+ * transactional ids `baton-<stage>-p<n>`. Change it with the stage: a stage reading a topic not listed here is
+ * refused at start on a secured cluster.
+ */
+export interface PrincipalAccess {
+  /** The SASL user (principal `User:<name>`). */
+  principal: string;
+  /** Who runs as it, for people. */
+  description: string;
+  /** Input topics the stage consumes in its group (their retry topics and dead letter come with them). */
+  consumes: readonly string[];
+  /** Topics the stage reads into in-memory tables, each in throwaway groups `baton-table-<topic>-<uuid>`. */
+  tables: readonly string[];
+  /** Topics it produces to (besides the retry topics and dead letters of what it consumes). */
+  writes: readonly string[];
+  /** Topics it reads from the start with throwaway groups (the CLI's readers and watchers), and their prefixes. */
+  reads: readonly string[];
+  /** Group prefixes of `reads`: `baton-reader-` (topic-reader.ts) and `baton-watcher-` (topic-watcher.ts). */
+  readGroupPrefixes: readonly string[];
+  /** Whether it commits in Kafka transactions (transactional ids `<principal>-p<n>`, which is `baton-<stage>-p<n>`). */
+  transactional: boolean;
+}
+
+function stageAccess(
+  stage: string,
+  access: Pick<PrincipalAccess, "consumes" | "writes"> & Partial<Pick<PrincipalAccess, "tables">>,
+): PrincipalAccess {
+  return {
+    principal: `baton-${stage}`,
+    description: `the ${stage} stage (every instance)`,
+    tables: [],
+    reads: [],
+    readGroupPrefixes: [],
+    transactional: true,
+    ...access,
+  };
+}
+
+/** Every principal but the admin (a super user), with what it may do; stages write what their `*Topics` name. */
+export const principalAccess: readonly PrincipalAccess[] = [
+  stageAccess("planner", {
+    consumes: ["baton.requests", "baton.tool-results", "baton.run-deadlines"],
+    tables: ["baton.runs", "baton.tool-catalogs"],
+    // baton.policy-decisions: requests refused because of who wrote them are audited by the planner.
+    writes: ["baton.tool-calls", "baton.runs", "baton.completed-runs", "baton.run-deadlines", "baton.policy-decisions"],
+  }),
+  stageAccess("policy", {
+    consumes: ["baton.tool-calls", "baton.approvals", "baton.drafts"],
+    // The calls waiting for a person, which policy itself put there: the only calls a decision can run.
+    tables: ["baton.approval-requests"],
+    writes: [
+      "baton.allowed-calls",
+      "baton.tool-results",
+      "baton.approval-requests",
+      "baton.policy-decisions",
+      "baton.responses",
+    ],
+  }),
+  stageAccess("executor", {
+    consumes: ["baton.allowed-calls"],
+    tables: ["baton.tool-outcomes", "baton.tool-intents"],
+    writes: ["baton.tool-results", "baton.tool-outcomes", "baton.tool-intents", "baton.tool-catalogs"],
+  }),
+  stageAccess("summarizer", { consumes: ["baton.completed-runs"], writes: ["baton.drafts"] }),
+  {
+    principal: "baton-submitter",
+    description: "whoever submits requests (`baton submit --wait`, an application)",
+    consumes: [],
+    tables: [],
+    writes: ["baton.requests"],
+    reads: ["baton.responses"],
+    readGroupPrefixes: ["baton-watcher-", "baton-reader-"],
+    transactional: false,
+  },
+  {
+    principal: "baton-approver",
+    description: "people who answer approval requests (`baton approvals`, `baton approve|reject`)",
+    consumes: [],
+    tables: [],
+    writes: ["baton.approvals"],
+    reads: ["baton.approval-requests"],
+    readGroupPrefixes: ["baton-reader-"],
+    transactional: false,
+  },
+];
+
+/** The principal that creates topics and ACLs: a super user of the secured cluster, like the brokers themselves. */
+export const adminPrincipal = "baton-admin";

@@ -7,6 +7,55 @@ export interface KafkaConfigOptions {
   brokerPort: number;
   controllerPort: number;
   dataDir: string;
+  /** Makes the broker's listener SASL/SCRAM-SHA-512 with ACLs enforced (`baton stack up --secure`). */
+  security?: KafkaSecuritySettings;
+}
+
+/** The secured broker's own credentials: the admin (a super user, also the broker's inter-broker user) and the controller's. */
+export interface KafkaSecuritySettings {
+  adminUser: string;
+  adminPassword: string;
+  controllerUser: string;
+  controllerPassword: string;
+}
+
+const jaasQuote = (value: string): string => `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+
+/**
+ * Listeners of a secured broker: clients authenticate with SCRAM-SHA-512 (users made at format time, KIP-900), the
+ * controller listener with PLAIN (KRaft's controllers cannot use SCRAM); the StandardAuthorizer denies whatever no
+ * ACL allows, except to the super users (the admin, which is also the inter-broker user, and the controller).
+ */
+function securedListenerLines(
+  options: KafkaConfigOptions,
+  security: KafkaSecuritySettings,
+): Array<[string, string | number | boolean]> {
+  const { host, brokerPort, controllerPort } = options;
+  const { adminUser, adminPassword, controllerUser, controllerPassword } = security;
+  return [
+    ["listeners", `SASL_PLAINTEXT://${host}:${brokerPort},CONTROLLER://${host}:${controllerPort}`],
+    ["advertised.listeners", `SASL_PLAINTEXT://${host}:${brokerPort}`],
+    ["listener.security.protocol.map", "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"],
+    ["controller.listener.names", "CONTROLLER"],
+    ["inter.broker.listener.name", "SASL_PLAINTEXT"],
+    ["sasl.enabled.mechanisms", "SCRAM-SHA-512"],
+    ["sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"],
+    ["sasl.mechanism.controller.protocol", "PLAIN"],
+    ["listener.name.sasl_plaintext.sasl.enabled.mechanisms", "SCRAM-SHA-512"],
+    [
+      "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config",
+      `org.apache.kafka.common.security.scram.ScramLoginModule required username=${jaasQuote(adminUser)} password=${jaasQuote(adminPassword)};`,
+    ],
+    ["listener.name.controller.sasl.enabled.mechanisms", "PLAIN"],
+    [
+      "listener.name.controller.plain.sasl.jaas.config",
+      `org.apache.kafka.common.security.plain.PlainLoginModule required username=${jaasQuote(controllerUser)} ` +
+        `password=${jaasQuote(controllerPassword)} user_${controllerUser}=${jaasQuote(controllerPassword)};`,
+    ],
+    ["authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"],
+    ["super.users", `User:${adminUser};User:${controllerUser}`],
+    ["allow.everyone.if.no.acl.found", false],
+  ];
 }
 
 /**
@@ -15,16 +64,22 @@ export interface KafkaConfigOptions {
  */
 export function renderKafkaServerProperties(options: KafkaConfigOptions): string {
   const { host, brokerPort, controllerPort, dataDir } = options;
+  const listenerLines: Array<[string, string | number | boolean]> =
+    options.security === undefined
+      ? [
+          ["listeners", `PLAINTEXT://${host}:${brokerPort},CONTROLLER://${host}:${controllerPort}`],
+          ["advertised.listeners", `PLAINTEXT://${host}:${brokerPort}`],
+          ["listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"],
+          ["controller.listener.names", "CONTROLLER"],
+          ["inter.broker.listener.name", "PLAINTEXT"],
+        ]
+      : securedListenerLines(options, options.security);
   return renderProperties(
     [
       ["process.roles", "broker,controller"],
       ["node.id", 1],
       ["controller.quorum.voters", `1@${host}:${controllerPort}`],
-      ["listeners", `PLAINTEXT://${host}:${brokerPort},CONTROLLER://${host}:${controllerPort}`],
-      ["advertised.listeners", `PLAINTEXT://${host}:${brokerPort}`],
-      ["listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"],
-      ["controller.listener.names", "CONTROLLER"],
-      ["inter.broker.listener.name", "PLAINTEXT"],
+      ...listenerLines,
       ["log.dirs", dataDir],
       ["num.partitions", 1],
       ["default.replication.factor", 1],

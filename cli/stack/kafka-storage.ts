@@ -1,7 +1,10 @@
 import { execFile } from "node:child_process";
-import { access, mkdir, writeFile } from "node:fs/promises";
+import { access, chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { newKafkaClusterId, renderKafkaLog4j2Properties, renderKafkaServerProperties } from "./kafka-config.ts";
+import type { KafkaSecuritySettings } from "./kafka-config.ts";
+import { controllerPrincipal, ensureCredentials, scramPrincipals } from "./secure-credentials.ts";
+import { adminPrincipal } from "../../shared/topics.ts";
 import { StackError } from "./stack-errors.ts";
 import type { ServiceDefinition } from "./stack-services.ts";
 import { stackHost } from "./stack-services.ts";
@@ -10,6 +13,8 @@ import { stackHost } from "./stack-services.ts";
 export interface KafkaStorageOptions {
   javaCommand: string;
   onProgress: (line: string) => void;
+  /** For the secured broker: the folder of its principals' password files (made on the first start). */
+  credentialsDir?: string;
 }
 
 /**
@@ -29,12 +34,41 @@ export async function prepareKafka(
   const serverProperties = join(service.serviceDir, "server.properties");
   const log4j2Properties = join(service.serviceDir, "log4j2.properties");
   await mkdir(dataDir, { recursive: true });
+  const formatted = await exists(join(dataDir, "meta.properties"));
+  const passwords =
+    options.credentialsDir === undefined ? undefined : await ensureCredentials(options.credentialsDir, formatted);
+  const security: KafkaSecuritySettings | undefined =
+    passwords === undefined
+      ? undefined
+      : {
+          adminUser: adminPrincipal,
+          adminPassword: passwords.get(adminPrincipal) ?? "",
+          controllerUser: controllerPrincipal,
+          controllerPassword: passwords.get(controllerPrincipal) ?? "",
+        };
   await writeFile(
     serverProperties,
-    renderKafkaServerProperties({ host: stackHost, brokerPort: broker.port, controllerPort: controller.port, dataDir }),
+    renderKafkaServerProperties({
+      host: stackHost,
+      brokerPort: broker.port,
+      controllerPort: controller.port,
+      dataDir,
+      ...(security === undefined ? {} : { security }),
+    }),
+    { mode: 0o600 },
   );
+  // It holds the admin's and the controller's passwords when secured.
+  await chmod(serverProperties, 0o600);
   await writeFile(log4j2Properties, renderKafkaLog4j2Properties(service.logFile));
-  if (await exists(join(dataDir, "meta.properties"))) return;
+  if (formatted) return;
+  // SCRAM users exist from the first start (KIP-900): the broker authenticates its own inter-broker user with them.
+  const scramArguments =
+    passwords === undefined
+      ? []
+      : scramPrincipals().flatMap((principal) => [
+          "--add-scram",
+          `SCRAM-SHA-512=[name=${principal},password=${passwords.get(principal) ?? ""}]`,
+        ]);
 
   const clusterId = newKafkaClusterId();
   options.onProgress(`formatting Kafka storage in ${dataDir} (cluster id ${clusterId})…`);
@@ -51,6 +85,7 @@ export async function prepareKafka(
         clusterId,
         "--config",
         serverProperties,
+        ...scramArguments,
       ],
       { timeout: 120_000 },
       (error, stdout, stderr) => {

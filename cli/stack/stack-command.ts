@@ -6,11 +6,17 @@ import { applyDeclaredTopics, printTopicResults } from "../topics-command.ts";
 import { applyDeclaredSchemas } from "../schemas-command.ts";
 import { pipelineStatus, stopPipeline } from "./pipeline-processes.ts";
 import { instanceName } from "./stage-instances.ts";
+import { applyDeclaredAcls } from "../acls-command.ts";
+import { backboneConfigSchema, parseConfig, type BackboneConfig } from "../../shared/config.ts";
+import { adminPrincipal, principalAccess } from "../../shared/topics.ts";
+import { secureStackEnv, secureStackEnvLines } from "./secure-env.ts";
+import { resolveSecureStackPaths } from "./stack-paths.ts";
+import { displayPath } from "./stack-format.ts";
 
 /** After the services answer: make the topics and schemas match the repository (both idempotent). */
-async function applyTopicsAndSchemas(verbose: boolean): Promise<void> {
-  const topics = await applyDeclaredTopics();
-  const { applied, refused } = await applyDeclaredSchemas();
+async function applyTopicsAndSchemas(verbose: boolean, config?: BackboneConfig): Promise<void> {
+  const topics = await applyDeclaredTopics(config === undefined ? {} : { config });
+  const { applied, refused } = await applyDeclaredSchemas(config);
   const created = topics.filter((result) => result.action !== "unchanged");
   const registered = applied.filter((result) => !result.unchanged);
   if (verbose || created.length > 0) printTopicResults(verbose ? topics : created);
@@ -25,24 +31,51 @@ async function applyTopicsAndSchemas(verbose: boolean): Promise<void> {
 
 interface StackCommandOptions {
   stateDir?: string;
+  secure?: boolean;
+}
+
+/**
+ * The secured stack's admin as a CLI config: the SCRAM super user that applies topics and ACLs. The registry and
+ * Zipkin are the plain stack's (SCHEMA_REGISTRY_URL and the like still come from the environment).
+ */
+export function secureAdminConfig(stateDir?: string): BackboneConfig {
+  return parseConfig(backboneConfigSchema, { ...process.env, ...secureStackEnv(adminPrincipal, stateDir) });
+}
+
+/** On the secured stack, after topics and schemas: the ACLs, and how to run each principal. */
+async function applySecurity(stateDir: string | undefined): Promise<void> {
+  const count = await applyDeclaredAcls(secureAdminConfig(stateDir));
+  print(`acls: ${count} rules for ${principalAccess.length} principals (baton acls print lists them)`);
+  const credentials = displayPath(resolveSecureStackPaths(stateDir).stateDir, process.cwd());
+  print(`passwords: ${credentials}/credentials/<principal>.password (mode 0600)`);
+  print("run a stage, or the CLI, as one principal with (here the submitter; stages use baton-<stage>):");
+  for (const line of secureStackEnvLines("baton-submitter", stateDir)) print(`  ${line}`);
 }
 
 /** Starts the stack (or finds it running), then applies topics and schemas; prints progress for people. */
-export async function bringUpStack(options: { stateDir?: string | undefined; quietIfRunning: boolean }): Promise<void> {
+export async function bringUpStack(options: {
+  stateDir?: string | undefined;
+  quietIfRunning: boolean;
+  secure?: boolean | undefined;
+}): Promise<void> {
   const started = performance.now();
+  const stackOptions = { stateDir: options.stateDir, secure: options.secure };
   if (options.quietIfRunning) {
-    const status = await stackStatus({ stateDir: options.stateDir });
+    const status = await stackStatus(stackOptions);
     if (status.ready) {
       print(formatOneLine(status));
-      await applyTopicsAndSchemas(false);
+      await applyTopicsAndSchemas(false, options.secure === true ? secureAdminConfig(options.stateDir) : undefined);
+      if (options.secure === true) await applySecurity(options.stateDir);
       return;
     }
   }
-  const status = await stackUp({ stateDir: options.stateDir, onProgress: print });
+  const status = await stackUp({ ...stackOptions, onProgress: print });
   print(`stack ready in ${((performance.now() - started) / 1000).toFixed(1)}s`);
   for (const line of formatStatus(status, process.cwd())) print(line);
-  await applyTopicsAndSchemas(false);
-  print("stop it with: baton stack down");
+  // The admin's password file exists once the secured broker was prepared.
+  await applyTopicsAndSchemas(false, options.secure === true ? secureAdminConfig(options.stateDir) : undefined);
+  if (options.secure === true) await applySecurity(options.stateDir);
+  print(`stop it with: baton stack down${options.secure === true ? " --secure" : ""}`);
 }
 
 /** Adds `baton stack up|down|status`: the local Kafka, schema registry and Zipkin, run from Maven Central without Docker. */
@@ -53,6 +86,10 @@ export function registerStackCommands(program: Command): void {
     .option(
       "--state-dir <dir>",
       "folder for downloads, logs, data and pid files (default: .baton/ at the repository root)",
+    )
+    .option(
+      "--secure",
+      "the secured stack: a broker of its own on 127.0.0.1:9192 with SASL/SCRAM-SHA-512 and ACLs (state in .baton-secure/), sharing the registry and Zipkin",
     )
     .configureHelp({ showGlobalOptions: true })
     .addHelpText(
@@ -65,7 +102,8 @@ Services, all on loopback:
 Needs Java 17+, and Maven the first time (it downloads from Maven Central into .baton/cache/).
 
 Example:
-  $ baton stack up && baton stack status && baton stack down`,
+  $ baton stack up && baton stack status && baton stack down
+  $ baton stack up --secure   # SASL/SCRAM broker on 9192 with ACLs from shared/topics.ts (README: Security)`,
     );
 
   stack
@@ -84,7 +122,13 @@ Examples:
     )
     .action(async (_options: unknown, command: Command) => {
       const options = command.optsWithGlobals<StackCommandOptions & { quietIfRunning?: boolean }>();
-      await run(() => bringUpStack({ stateDir: options.stateDir, quietIfRunning: options.quietIfRunning === true }));
+      await run(() =>
+        bringUpStack({
+          stateDir: options.stateDir,
+          quietIfRunning: options.quietIfRunning === true,
+          secure: options.secure === true,
+        }),
+      );
     });
 
   stack
@@ -105,11 +149,13 @@ Example:
     .action(async (_options: unknown, command: Command) => {
       const options = command.optsWithGlobals<StackCommandOptions>();
       await run(async () => {
-        for (const stopped of await stopPipeline(options.stateDir)) {
+        const stagesStateDir =
+          options.secure === true ? resolveSecureStackPaths(options.stateDir).stateDir : options.stateDir;
+        for (const stopped of await stopPipeline(stagesStateDir)) {
           if (stopped.outcome !== "not-running")
             print(`stopped ${instanceName(stopped.stage, stopped.instance)} (pid ${stopped.pid}, ${stopped.outcome})`);
         }
-        const result = await stackDown({ stateDir: options.stateDir, onProgress: print });
+        const result = await stackDown({ stateDir: options.stateDir, secure: options.secure, onProgress: print });
         for (const line of formatDown(result)) print(line);
       });
     });
@@ -130,7 +176,7 @@ Examples:
     .action(async (_options: unknown, command: Command) => {
       const options = command.optsWithGlobals<StackCommandOptions & { json?: boolean }>();
       await run(async () => {
-        const status = await stackStatus({ stateDir: options.stateDir });
+        const status = await stackStatus({ stateDir: options.stateDir, secure: options.secure });
         const stages = await pipelineStatus(options.stateDir);
         if (options.json === true) print(JSON.stringify({ ...status, stages }, null, 2));
         else {

@@ -26,3 +26,12 @@ export function resolveStackPaths(stateDir?: string): StackPaths {
     deployDir: join(repositoryRoot, "deploy", "local"),
   };
 }
+
+/**
+ * The secured stack's folders (`baton stack up --secure`): its own state, beside the plain stack's, so both run at
+ * once; downloads are shared with the plain stack's cache.
+ */
+export function resolveSecureStackPaths(stateDir?: string): StackPaths {
+  const state = stateDir ?? join(repositoryRoot, ".baton-secure");
+  return { ...resolveStackPaths(state), cacheDir: resolveStackPaths().cacheDir };
+}

@@ -4,12 +4,16 @@ import { probeHttp } from "./http-probe.ts";
 import { probeKafkaBroker } from "./kafka-probe.ts";
 import { ownershipFlag } from "./process-control.ts";
 import type { StackPaths } from "./stack-paths.ts";
+import { prepareKafka } from "./kafka-storage.ts";
 
 /** The services of the local stack. */
-export type ServiceName = "kafka" | "registry" | "zipkin";
+export type ServiceName = "kafka" | "kafka-secure" | "registry" | "zipkin";
 
 /** Everything the stack listens on is on loopback only. */
 export const stackHost = "127.0.0.1";
+
+/** Where the secured local broker answers (`baton stack up --secure`): SASL/SCRAM-SHA-512, ACLs enforced. */
+export const secureKafkaPorts = { broker: 9192, controller: 9193 } as const;
 
 /** Where the local stack's services answer; the defaults every Baton component uses locally. */
 export const stackEndpoints = {
@@ -61,6 +65,11 @@ export interface ServiceDefinition {
   probe: () => Promise<boolean>;
   /** A line the service's log prints once it has fully started. */
   startedLogLine: string | undefined;
+  /** Writes the service's configuration (and formats its storage) before each start. */
+  prepare?: (
+    artifactDir: string,
+    options: { javaCommand: string; onProgress: (line: string) => void },
+  ) => Promise<void>;
 }
 
 /** Kafka's admin tools (TopicCommand and friends), a classpath folder of their own. */
@@ -78,14 +87,41 @@ export function stackServices(paths: StackPaths): ServiceDefinition[] {
   return [kafkaService(paths), registryService(paths), zipkinService(paths)];
 }
 
-function kafkaService(paths: StackPaths): ServiceDefinition {
-  const serviceDir = join(paths.stackDir, "kafka");
-  const brokerPort = 9092;
-  const controllerPort = 9093;
+/**
+ * The secured stack: a broker of its own (SASL/SCRAM-SHA-512 on 9192, ACLs enforced, state in `.baton-secure/`), and
+ * the plain stack's schema registry and Zipkin, which it shares.
+ */
+export function secureStackServices(securePaths: StackPaths, plainPaths: StackPaths): ServiceDefinition[] {
+  return [secureKafkaService(securePaths), registryService(plainPaths), zipkinService(plainPaths)];
+}
+
+/** The secured broker alone: what `baton stack down --secure` stops (the registry and Zipkin are the plain stack's). */
+export function secureKafkaService(paths: StackPaths): ServiceDefinition {
+  const service = kafkaService(paths, "kafka-secure", secureKafkaPorts.broker, secureKafkaPorts.controller);
   return {
-    name: "kafka",
+    ...service,
+    title: `Kafka ${stackVersions.kafka} (SASL/SCRAM, ACLs)`,
+    prepare: (artifactDir, options) =>
+      prepareKafka(service, artifactDir, { ...options, credentialsDir: secureCredentialsDir(paths) }),
+  };
+}
+
+/** Where the secured stack keeps its principals' password files (mode 0600). */
+export function secureCredentialsDir(paths: StackPaths): string {
+  return join(paths.stateDir, "credentials");
+}
+
+function kafkaService(
+  paths: StackPaths,
+  name: "kafka" | "kafka-secure" = "kafka",
+  brokerPort = 9092,
+  controllerPort = 9093,
+): ServiceDefinition {
+  const serviceDir = join(paths.stackDir, name);
+  const service: ServiceDefinition = {
+    name,
     title: `Kafka ${stackVersions.kafka}`,
-    address: stackEndpoints.kafkaBootstrapServers,
+    address: `${stackHost}:${brokerPort}`,
     ports: [
       { port: brokerPort, role: "broker" },
       { port: controllerPort, role: "controller" },
@@ -105,7 +141,7 @@ function kafkaService(paths: StackPaths): ServiceDefinition {
       "-Xms256m",
       "-Xmx512m",
       "-Djava.awt.headless=true",
-      ownershipFlag("kafka"),
+      ownershipFlag(name),
       `-Dlog4j2.configurationFile=${join(serviceDir, "log4j2.properties")}`,
       `-Dkafka.logs.dir=${serviceDir}`,
       "-cp",
@@ -116,6 +152,8 @@ function kafkaService(paths: StackPaths): ServiceDefinition {
     probe: () => probeKafkaBroker(stackHost, brokerPort),
     startedLogLine: "Kafka Server started",
   };
+  service.prepare = (artifactDir, options) => prepareKafka(service, artifactDir, options);
+  return service;
 }
 
 function registryService(paths: StackPaths): ServiceDefinition {

@@ -3,15 +3,21 @@ import { join } from "node:path";
 import { cachedArtifactDir, ensureArtifact } from "./artifact-cache.ts";
 import type { ArtifactCacheOptions, ArtifactSpec } from "./artifact-cache.ts";
 import { checkJava } from "./java-version.ts";
-import { prepareKafka } from "./kafka-storage.ts";
 import { logContainsSince, readLogTail } from "./log-tail.ts";
 import { readPidFile, removePidFile, writePidFile } from "./pid-file.ts";
 import { isPortFree, portOwnerHint } from "./port-check.ts";
 import { isOwnedProcess, isProcessAlive, spawnDetached, stopProcess } from "./process-control.ts";
 import type { StopOutcome } from "./process-control.ts";
 import { StackError } from "./stack-errors.ts";
-import { resolveStackPaths } from "./stack-paths.ts";
-import { kafkaToolsArtifact, stackEndpoints, stackHost, stackServices } from "./stack-services.ts";
+import { resolveSecureStackPaths, resolveStackPaths, type StackPaths } from "./stack-paths.ts";
+import {
+  kafkaToolsArtifact,
+  secureKafkaService,
+  secureStackServices,
+  stackEndpoints,
+  stackHost,
+  stackServices,
+} from "./stack-services.ts";
 import type { ServiceDefinition, ServiceName, ServicePort } from "./stack-services.ts";
 import { waitUntil } from "./wait-until.ts";
 
@@ -42,7 +48,7 @@ export interface StackStatus {
   ready: boolean;
   /** The `.baton` folder in use. */
   stateDir: string;
-  endpoints: typeof stackEndpoints;
+  endpoints: { kafkaBootstrapServers: string; schemaRegistryUrl: string; zipkinUrl: string };
   services: ServiceStatus[];
   /** A java classpath (`<dir>/*`) with Kafka's admin tools, e.g. org.apache.kafka.tools.TopicCommand; null until downloaded. */
   kafkaToolsClasspath: string | null;
@@ -50,8 +56,20 @@ export interface StackStatus {
 
 /** Where the stack keeps its state. */
 export interface StackOptions {
-  /** Overrides the `.baton` folder at the repository root. */
-  stateDir?: string;
+  /** Overrides the `.baton` folder at the repository root (`.baton-secure` with `secure`). */
+  stateDir?: string | undefined;
+  /** The secured stack: its own SASL/SCRAM broker with ACLs, sharing the plain stack's registry and Zipkin. */
+  secure?: boolean | undefined;
+}
+
+/** The stack's folders and services, plain or secured. */
+function stackLayout(options: StackOptions): { paths: StackPaths; services: ServiceDefinition[] } {
+  if (options.secure !== true) {
+    const paths = resolveStackPaths(options.stateDir);
+    return { paths, services: stackServices(paths) };
+  }
+  const paths = resolveSecureStackPaths(options.stateDir);
+  return { paths, services: secureStackServices(paths, resolveStackPaths()) };
 }
 
 /** How `stackUp` reports and what it runs. */
@@ -92,13 +110,14 @@ const logTailLines = 25;
 
 /** Reports each service's state without changing anything. */
 export async function stackStatus(options: StackOptions = {}): Promise<StackStatus> {
-  const paths = resolveStackPaths(options.stateDir);
-  const services = await Promise.all(stackServices(paths).map(inspectService));
+  const layout = stackLayout(options);
+  const { paths } = layout;
+  const services = await Promise.all(layout.services.map(inspectService));
   const toolsDir = await cachedArtifactDir(kafkaToolsArtifact(paths), paths.cacheDir);
   return {
     ready: services.every((service) => service.state === "running" || service.state === "external"),
     stateDir: paths.stateDir,
-    endpoints: stackEndpoints,
+    endpoints: { ...stackEndpoints, kafkaBootstrapServers: layout.services[0]?.address ?? "" },
     services,
     kafkaToolsClasspath: toolsDir === undefined ? null : join(toolsDir, "*"),
   };
@@ -106,9 +125,7 @@ export async function stackStatus(options: StackOptions = {}): Promise<StackStat
 
 /** True when Kafka, the schema registry and Zipkin all answer on their local ports, whoever started them. */
 export async function isStackReady(options: StackOptions = {}): Promise<boolean> {
-  const probes = await Promise.all(
-    stackServices(resolveStackPaths(options.stateDir)).map((service) => service.probe()),
-  );
+  const probes = await Promise.all(stackLayout(options).services.map((service) => service.probe()));
   return probes.every(Boolean);
 }
 
@@ -119,8 +136,7 @@ export async function isStackReady(options: StackOptions = {}): Promise<boolean>
 export async function stackUp(options: StackUpOptions = {}): Promise<StackStatus> {
   const progress = options.onProgress ?? (() => {});
   const javaCommand = options.javaCommand ?? "java";
-  const paths = resolveStackPaths(options.stateDir);
-  const services = stackServices(paths);
+  const { paths, services } = stackLayout(options);
   const initial = await Promise.all(services.map(inspectService));
 
   const toStart: ServiceDefinition[] = [];
@@ -178,11 +194,13 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackStatus
 /** Stops exactly the processes this stack started (by their pid files), SIGTERM first, SIGKILL after a timeout. */
 export async function stackDown(options: StackDownOptions = {}): Promise<StackDownResult> {
   const progress = options.onProgress ?? (() => {});
-  const paths = resolveStackPaths(options.stateDir);
+  // The secured stack stops its own broker only: the registry and Zipkin belong to the plain stack.
+  const services =
+    options.secure === true
+      ? [secureKafkaService(resolveSecureStackPaths(options.stateDir))]
+      : stackServices(resolveStackPaths(options.stateDir));
   const outcomes = await Promise.allSettled(
-    stackServices(paths).map((service) =>
-      stopService(service, options.stopTimeoutMs ?? defaultStopTimeoutMs, progress),
-    ),
+    services.map((service) => stopService(service, options.stopTimeoutMs ?? defaultStopTimeoutMs, progress)),
   );
   const failure = outcomes.find((outcome) => outcome.status === "rejected");
   if (failure !== undefined) throw failure.reason;
@@ -247,7 +265,7 @@ async function launch(
 ): Promise<Launched> {
   await mkdir(service.serviceDir, { recursive: true });
   await removePidFile(service.pidFile);
-  if (service.name === "kafka") await prepareKafka(service, artifactDir, { javaCommand, onProgress: progress });
+  await service.prepare?.(artifactDir, { javaCommand, onProgress: progress });
   await keepPrevious(service.outputFile);
   const logOffset = await fileSize(service.logFile);
   progress(`starting ${service.title}…`);

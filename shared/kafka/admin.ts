@@ -1,8 +1,9 @@
 import kafkajs, { type Admin, type Kafka } from "kafkajs";
 import { BatonError } from "../errors.ts";
 import type { TopicSpec } from "../topics.ts";
+import type { AclEntry } from "../security/acls.ts";
 
-const { ConfigResourceTypes } = kafkajs;
+const { ConfigResourceTypes, AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
 
 /** What applying one topic declaration did. */
 export type TopicApplyResult =
@@ -36,6 +37,25 @@ export class BatonAdmin {
       throw new BatonError("KAFKA_UNAVAILABLE", `admin cannot connect: ${(error as Error).message}`, { cause: error });
     }
     return new BatonAdmin(admin);
+  }
+
+  /**
+   * Creates ALLOW rules (from any host) on a cluster with an authorizer; creating one that exists changes nothing.
+   * Needs a principal allowed to alter the cluster's ACLs (the admin, a super user).
+   */
+  async createAcls(entries: readonly AclEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.admin.createAcls({
+      acl: entries.map((entry) => ({
+        principal: entry.principal,
+        host: "*",
+        resourceType: AclResourceTypes[entry.resourceType],
+        resourceName: entry.resourceName,
+        resourcePatternType: ResourcePatternTypes[entry.patternType],
+        operation: AclOperationTypes[entry.operation],
+        permissionType: AclPermissionTypes.ALLOW,
+      })),
+    });
   }
 
   /** Names of the topics on the cluster (internal ones excluded). */

@@ -151,7 +151,10 @@ export class BatonProducer {
         span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         span.end();
       }
-      throw new BatonError("KAFKA_UNAVAILABLE", `produce failed: ${(error as Error).message}`, { cause: error });
+      const topics = [...byTopic.keys()].join(", ");
+      throw new BatonError("KAFKA_UNAVAILABLE", `produce to ${topics} failed: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     for (const { span } of prepared) span.end();
   }

@@ -65,6 +65,9 @@ export class StageRunner<T> {
       // all the time under load (docs/decisions/005).
       maxWaitTimeInMs: options.maxInFlightPerPartition === undefined ? 500 : 50,
     });
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) options.onConsumerGaveUp?.(payload.error);
+    });
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       options.metrics?.consumerLag.set(
         { topic: payload.topic, partition: String(payload.partition) },

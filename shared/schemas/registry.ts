@@ -20,10 +20,42 @@ export interface SchemaApplyResult {
 export class RegistryClient {
   readonly url: string;
   readonly registry: SchemaRegistry;
+  private readonly authorization: string | undefined;
 
-  constructor(url: string) {
+  /** `authorization` is the Authorization header a secured registry wants (`Basic …` or `Bearer …`). */
+  constructor(url: string, authorization?: string) {
     this.url = url.replace(/\/$/, "");
-    this.registry = new SchemaRegistry({ host: this.url, retry: { retries: 2 } });
+    this.authorization = authorization;
+    const withAuthorization = () => ({
+      request: (request: { enhance(changes: { headers: Record<string, string> }): unknown }) =>
+        request.enhance({ headers: { authorization: authorization ?? "" } }),
+    });
+    this.registry = new SchemaRegistry({
+      host: this.url,
+      retry: { retries: 2 },
+      ...(authorization === undefined ? {} : { middlewares: [withAuthorization as never] }),
+    });
+  }
+
+  /**
+   * Fails with one line when the registry refuses this client's credentials (401/403), instead of a schema lookup
+   * failing later for a reason that reads like a missing schema.
+   */
+  async checkAccess(): Promise<void> {
+    let status: number;
+    try {
+      ({ status } = await this.request("GET", "/subjects"));
+    } catch (error) {
+      // An unreachable registry is not a credential problem; the first schema lookup reports it as before.
+      if (error instanceof BatonError && error.code === "REGISTRY_UNAVAILABLE") return;
+      throw error;
+    }
+    if (status === 401 || status === 403) {
+      throw new BatonError(
+        "AUTHENTICATION_FAILED",
+        `the schema registry at ${this.url} refused ${this.authorization === undefined ? "a client without credentials" : "the credentials"} (${status}): set REGISTRY_USERNAME and REGISTRY_PASSWORD_FILE, or REGISTRY_TOKEN_FILE`,
+      );
+    }
   }
 
   private async request(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
@@ -31,7 +63,10 @@ export class RegistryClient {
     try {
       response = await fetch(`${this.url}${path}`, {
         method,
-        headers: { "content-type": "application/vnd.schemaregistry.v1+json" },
+        headers: {
+          "content-type": "application/vnd.schemaregistry.v1+json",
+          ...(this.authorization === undefined ? {} : { authorization: this.authorization }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {

@@ -32,6 +32,17 @@ export interface RunningStage {
   exited: Promise<number | null>;
 }
 
+/** How {@link TestPipeline.start} runs the stages besides their configuration. */
+export interface TestPipelineOptions {
+  /** Environment of one stage on top of the pipeline's (a secured cluster's address and the stage's principal). */
+  stageEnv?: (stage: StageName) => Record<string, string>;
+  /**
+   * Stop the demo's stages first, which share the local stack's consumer groups (default true); a pipeline on a
+   * cluster of its own leaves them alone.
+   */
+  stopDemoStages?: boolean;
+}
+
 /** The four stages as real processes, configured with the end-to-end tests' workflows, policy and MCP servers. */
 export class TestPipeline {
   /** The instances of each stage still running, oldest first. */
@@ -41,8 +52,11 @@ export class TestPipeline {
   readonly env: Record<string, string>;
   readonly toolsDataDir: string;
 
-  private constructor(toolsDataDir: string, configuration: PipelineConfiguration) {
+  private readonly stageEnv: (stage: StageName) => Record<string, string>;
+
+  private constructor(toolsDataDir: string, configuration: PipelineConfiguration, options: TestPipelineOptions) {
     this.toolsDataDir = toolsDataDir;
+    this.stageEnv = options.stageEnv ?? (() => ({}));
     this.env = {
       WORKFLOWS_DIR: [join(root, "workflows"), ...configuration.workflowsDirs.map((dir) => join(root, dir))].join(","),
       POLICY_FILE: resolve(root, configuration.policyFile),
@@ -55,10 +69,13 @@ export class TestPipeline {
   }
 
   /** Stops any demo stages (they share the consumer groups), then starts one instance of each stage. */
-  static async start(configuration: PipelineConfiguration = e2eConfiguration): Promise<TestPipeline> {
-    await stopPipeline();
+  static async start(
+    configuration: PipelineConfiguration = e2eConfiguration,
+    options: TestPipelineOptions = {},
+  ): Promise<TestPipeline> {
+    if (options.stopDemoStages !== false) await stopPipeline();
     const dataDir = configuration.toolsDataDir ?? (await mkdtemp(join(tmpdir(), "baton-e2e-tools-")));
-    const pipeline = new TestPipeline(dataDir, configuration);
+    const pipeline = new TestPipeline(dataDir, configuration, options);
     await pipeline.startStage("executor");
     await Promise.all((["planner", "policy", "summarizer"] as const).map((stage) => pipeline.startStage(stage)));
     return pipeline;
@@ -71,7 +88,7 @@ export class TestPipeline {
       ["--disable-warning=TimeoutNegativeWarning", join(root, "cli/main.ts"), stage],
       {
         cwd: root,
-        env: { ...process.env, ...this.env, ...extraEnv },
+        env: { ...process.env, ...this.env, ...this.stageEnv(stage), ...extraEnv },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
