@@ -28,6 +28,7 @@ describe("parsePolicy", () => {
       tools: { allow: ["knowledge-base/*"], deny: [] },
       approvals: [],
       arguments: [],
+      toolOutput: { screen: "flag", builtIn: true, patterns: [] },
     });
     expect(policy.answers).toEqual({ redact: ["email", "phone", "card"], block: [], compliance: [] });
   });

@@ -74,8 +74,12 @@ describe("summarizeWithLlm", () => {
     const { prompt } = await promptFor(run());
     expect(prompt).toContain("my parcel arrived damaged");
     expect(prompt).toContain("FAILED (notify (outbox/send_email) FAILED: mailbox full)");
-    expect(prompt).toContain('- search (knowledge-base/search): SUCCEEDED, output {"found":false,"answer":null}');
-    expect(prompt).toContain('- ticket (ticketing/create_ticket): SUCCEEDED, output {"ticketId":"TCK-000123"}');
+    expect(prompt).toMatch(
+      /- search \(knowledge-base\/search\): SUCCEEDED, output:\n<<<(UNTRUSTED-\w+) begin: untrusted output of tool knowledge-base\/search \(step search\)[^\n]*>>>\n\{"found":false,"answer":null\}\n<<<\1 end>>>/,
+    );
+    expect(prompt).toMatch(
+      /- ticket \(ticketing\/create_ticket\): SUCCEEDED, output:\n<<<UNTRUSTED-\w+ begin[^\n]*>>>\n\{"ticketId":"TCK-000123"\}\n/,
+    );
     expect(prompt).toContain("- notify (outbox/send_email): FAILED, error mailbox full");
   });
 
