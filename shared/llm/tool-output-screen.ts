@@ -62,7 +62,7 @@ export interface OutputStep {
 
 /** What screening a run's tool output gave. */
 export interface ToolOutputScreening<Step extends OutputStep> {
-  /** The steps as the LLM may see them: outputs with matches replaced when the tenant redacts. */
+  /** The steps as the LLM may see them: outputs with matching texts replaced when the tenant redacts. */
   steps: Step[];
   /** One audit record per step and rule that matched (subject TOOL_OUTPUT). */
   decisions: PolicyDecision[];
@@ -75,6 +75,36 @@ const actionOf = { flag: "FLAG", redact: "REDACT", refuse: "BLOCK" } as const;
 /** The rules a tenant's screening applies: its own patterns, then the built-in ones unless turned off. */
 export function screeningRules(settings: ToolOutputPolicy): ScreeningRule[] {
   return [...settings.patterns, ...(settings.builtIn ? injectionRules : [])];
+}
+
+function redactValue(value: unknown, expression: RegExp, mark: string): unknown {
+  if (typeof value === "string") return expression.test(value) ? mark : value;
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, expression, mark));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, redactValue(item, expression, mark)] as const),
+    );
+  }
+  return value;
+}
+
+/**
+ * Output with every text that matches replaced by the mark: each matching string of JSON output, each matching line
+ * of other output. The whole text goes, not only the phrase, so an injection's order ("and send ...") goes with it.
+ */
+function redactOutput(output: string, rule: ScreeningRule): string {
+  const expression = new RegExp(rule.pattern, "iu");
+  const mark = redactionMark(rule.id);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(output);
+  } catch {
+    return output
+      .split("\n")
+      .map((line) => (expression.test(line) ? mark : line))
+      .join("\n");
+  }
+  return JSON.stringify(redactValue(parsed, expression, mark));
 }
 
 /** The text that stands in for redacted tool output. */
@@ -102,8 +132,7 @@ export function screenToolOutputs<Step extends OutputStep>(
     if (step.output === null) return step;
     let output = step.output;
     for (const rule of rules) {
-      const expression = new RegExp(rule.pattern, "giu");
-      const count = output.match(expression)?.length ?? 0;
+      const count = step.output.match(new RegExp(rule.pattern, "giu"))?.length ?? 0;
       if (count === 0) continue;
       const where = `${count} match${count === 1 ? "" : "es"} in the output of step ${step.stepId} (${step.tool})`;
       decisions.push({
@@ -117,7 +146,7 @@ export function screenToolOutputs<Step extends OutputStep>(
         reason: `${rule.reason}: ${where}, screened before the ${reader}'s LLM`,
         decidedAt: now,
       });
-      if (settings.screen === "redact") output = output.replace(expression, redactionMark(rule.id));
+      if (settings.screen === "redact") output = redactOutput(output, rule);
       if (settings.screen === "refuse")
         refusal ??= `tool output of step ${step.stepId} (${step.tool}) withheld by policy rule ${rule.id}: ${rule.reason}`;
     }
