@@ -322,7 +322,10 @@ describe("planWithLlm within the tenant's tool rules", () => {
       llmPlan,
     );
     expect(toolCalls(outcome)).toEqual([]);
-    expect(completed(outcome)).toMatchObject({ outcome: "REFUSED", error: expect.stringMatching(/^plan refused: /) });
+    expect(completed(outcome)).toMatchObject({
+      outcome: "REFUSED",
+      error: "plan refused: step mail uses outbox/send_email, which tenant trial may not call",
+    });
   });
 });
 
