@@ -184,6 +184,13 @@ describe("planWithLlm", () => {
     expect(error).toContain("You should search the knowledge base first.");
   });
 
+  it("a tool missing from the catalogue is unknown (FAILED), not refused, even for a tenant that may not call it", async () => {
+    const reply = JSON.stringify({ steps: [{ id: "launch", tool: "rockets/launch", arguments: {} }] });
+    expect(await plan(reply, { tenant: "trial" }, trial)).toEqual({
+      error: "invalid plan from the LLM: step launch uses unknown tool rockets/launch",
+    });
+  });
+
   it("a plan using a tool missing from the catalogue is invalid, naming the step and the tool", async () => {
     const reply = JSON.stringify({
       steps: [
@@ -297,7 +304,15 @@ describe("planWithLlm within the tenant's tool rules", () => {
 
   it("a plan naming a tool on the tenant's deny list is refused even though its server is allowed", async () => {
     const reply = JSON.stringify({ steps: [{ id: "refund", tool: "ticketing/issue_refund", arguments: {} }] });
-    expect(errorOf(await plan(reply, { tenant: "trial" }, trial))).toBe(
+    const refund = { name: "ticketing/issue_refund", description: "refunds", inputSchema: '{"type":"object"}' };
+    const result = await planWithLlm(
+      request({ tenant: "trial" }),
+      [...tools, refund],
+      workflows,
+      fakeLlm(reply).client,
+      trial,
+    );
+    expect(errorOf(result)).toBe(
       "plan refused: step refund uses ticketing/issue_refund, which tenant trial may not call",
     );
   });

@@ -31,19 +31,22 @@ export function toolsFor(tenant: TenantPolicy, tools: readonly ToolDescription[]
   return tools.filter((tool) => toolPermitted(tenant, tool.name));
 }
 
-/** Why steps of a plan ask for more than the tenant allows or the catalogue has; empty when they do not. */
+/**
+ * Why steps of a plan ask for more than the tenant allows (a catalogued tool it may not call) or than the whole
+ * catalogue has (a tool no executor offers); both empty when they do not.
+ */
 export function toolProblems(
   steps: ReadonlyArray<{ id: string; tool: string }>,
   tenantName: string,
   tenant: TenantPolicy,
-  tools: readonly ToolDescription[],
+  catalogue: readonly ToolDescription[],
 ): { refused: string[]; unknown: string[] } {
-  const known = new Set(tools.map((tool) => tool.name));
+  const known = new Set(catalogue.map((tool) => tool.name));
   const refused = steps
-    .filter((step) => !toolPermitted(tenant, step.tool))
+    .filter((step) => known.has(step.tool) && !toolPermitted(tenant, step.tool))
     .map((step) => `step ${step.id} uses ${step.tool}, which tenant ${tenantName} may not call`);
   const unknown = steps
-    .filter((step) => toolPermitted(tenant, step.tool) && !known.has(step.tool))
+    .filter((step) => !known.has(step.tool))
     .map((step) => `step ${step.id} uses unknown tool ${step.tool}`);
   return { refused, unknown };
 }
@@ -119,7 +122,7 @@ export async function planWithLlm(
   };
   const checked = parseWorkflowObject(candidate);
   if ("problems" in checked) return { error: `invalid plan from the LLM: ${checked.problems.join("; ")}` };
-  const { refused, unknown } = toolProblems(checked.workflow.steps, request.tenant, tenant, tools);
+  const { refused, unknown } = toolProblems(checked.workflow.steps, request.tenant, tenant, catalogue);
   if (refused.length > 0) return { error: `plan refused: ${refused.join("; ")}`, refused: true };
   if (unknown.length > 0) return { error: `invalid plan from the LLM: ${unknown.join("; ")}` };
   return { workflow: checked.workflow };
