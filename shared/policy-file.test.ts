@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { BatonError } from "./errors.ts";
 import { fromRoot } from "./paths.ts";
-import { loadPolicy, parsePolicy, toolMatches } from "./policy-file.ts";
+import { loadPolicy, parsePolicy, toolMatches, toolPermitted, type TenantPolicy } from "./policy-file.ts";
 
 /** The BatonError a function throws, so a test can assert its code and message. */
 function thrown(run: () => unknown): BatonError {
@@ -28,6 +28,7 @@ describe("parsePolicy", () => {
       tools: { allow: ["knowledge-base/*"], deny: [] },
       approvals: [],
       arguments: [],
+      toolOutput: { screen: "flag", builtIn: true, patterns: [] },
     });
     expect(policy.answers).toEqual({ redact: ["email", "phone", "card"], block: [], compliance: [] });
   });
@@ -132,5 +133,63 @@ describe("toolMatches", () => {
   it("a dot in a pattern is a literal dot, not any character", () => {
     expect(toolMatches("kb/search.v1", "kb/search.v1")).toBe(true);
     expect(toolMatches("kb/search.v1", "kb/searchXv1")).toBe(false);
+  });
+});
+
+describe("toolOutput screening settings", () => {
+  it("keeps a tenant's screening mode, built-in switch and own patterns", () => {
+    const policy = parsePolicy(
+      `
+tenants:
+  acme:
+    tools: { allow: ["knowledge-base/*"] }
+    toolOutput:
+      screen: refuse
+      builtIn: false
+      patterns: [{ id: no-wire, pattern: "wire\\\\s+transfer", reason: mentions wire transfers }]
+`,
+      "acme.yaml",
+    );
+    expect(policy.tenants.acme?.toolOutput).toEqual({
+      screen: "refuse",
+      builtIn: false,
+      patterns: [{ id: "no-wire", pattern: "wire\\s+transfer", reason: "mentions wire transfers" }],
+    });
+  });
+
+  it("names an unknown screening mode and a pattern that is not a regular expression", () => {
+    const error = thrown(() =>
+      parsePolicy(
+        `
+tenants:
+  acme:
+    tools: { allow: [] }
+    toolOutput:
+      screen: shout
+      patterns: [{ id: broken, pattern: "(", reason: r }]
+`,
+        "acme.yaml",
+      ),
+    );
+    expect(error.message).toContain("toolOutput.screen");
+    expect(error.message).toContain("not a valid regular expression");
+  });
+});
+
+describe("toolPermitted", () => {
+  const tenant = parsePolicy(
+    `
+tenants:
+  acme:
+    tools: { allow: ["ticketing/*", "knowledge-base/search"], deny: ["ticketing/issue_refund"] }
+`,
+    "acme.yaml",
+  ).tenants.acme as TenantPolicy;
+
+  it("a tool on the allow list and not on the deny list is permitted; the deny list wins", () => {
+    expect(toolPermitted(tenant, "ticketing/create_ticket")).toBe(true);
+    expect(toolPermitted(tenant, "knowledge-base/search")).toBe(true);
+    expect(toolPermitted(tenant, "ticketing/issue_refund")).toBe(false);
+    expect(toolPermitted(tenant, "outbox/send_email")).toBe(false);
   });
 });

@@ -51,6 +51,19 @@ const tenantSchema = z.strictObject({
     )
     .default([]),
   arguments: z.array(argumentRuleSchema).default([]),
+  toolOutput: z
+    .strictObject({
+      /**
+       * What happens to tool output that matches a screening rule before a planner or summarizer LLM reads it:
+       * off (not screened), flag (passes, audited), redact (the matching text replaced, audited), refuse (the run's
+       * answer is withheld, audited).
+       */
+      screen: z.enum(["off", "flag", "redact", "refuse"]).default("flag"),
+      /** Whether the built-in prompt-injection patterns apply besides the tenant's own. */
+      builtIn: z.boolean().default(true),
+      patterns: z.array(z.strictObject({ id: ruleId, pattern: regexText, reason: z.string().min(1) })).default([]),
+    })
+    .prefault({}),
 });
 
 const piiKind = z.enum(["email", "phone", "card"]);
@@ -116,6 +129,8 @@ export const policySchema = z
 export type Policy = z.output<typeof policySchema>;
 /** One tenant's rules. */
 export type TenantPolicy = Policy["tenants"][string];
+/** How one tenant's tool output is screened before an LLM reads it. */
+export type ToolOutputPolicy = TenantPolicy["toolOutput"];
 /** A kind of personal data redacted from answers. */
 export type PiiKind = z.output<typeof piiKind>;
 
@@ -142,4 +157,10 @@ export function toolMatches(pattern: string, tool: string): boolean {
     .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
     .join(".*");
   return new RegExp(`^${expression}$`).test(tool);
+}
+
+/** Whether a tenant may call a tool at all: not on its deny list and on its allow list (arguments aside). */
+export function toolPermitted(tenant: TenantPolicy, tool: string): boolean {
+  if (tenant.tools.deny.some((pattern) => toolMatches(pattern, tool))) return false;
+  return tenant.tools.allow.some((pattern) => toolMatches(pattern, tool));
 }

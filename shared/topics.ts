@@ -264,7 +264,7 @@ export const principalAccess: readonly PrincipalAccess[] = [
   stageAccess("planner", {
     consumes: ["baton.requests", "baton.tool-results", "baton.run-deadlines"],
     tables: ["baton.runs", "baton.tool-catalogs"],
-    // baton.policy-decisions: requests refused because of who wrote them are audited by the planner.
+    // baton.policy-decisions: the planner audits requests refused for their writer, and its tool output screening.
     writes: ["baton.tool-calls", "baton.runs", "baton.completed-runs", "baton.run-deadlines", "baton.policy-decisions"],
   }),
   stageAccess("policy", {
@@ -284,7 +284,8 @@ export const principalAccess: readonly PrincipalAccess[] = [
     tables: ["baton.tool-outcomes", "baton.tool-intents"],
     writes: ["baton.tool-results", "baton.tool-outcomes", "baton.tool-intents", "baton.tool-catalogs"],
   }),
-  stageAccess("summarizer", { consumes: ["baton.completed-runs"], writes: ["baton.drafts"] }),
+  // baton.policy-decisions: the summarizer audits its screening of tool output before it reaches an LLM.
+  stageAccess("summarizer", { consumes: ["baton.completed-runs"], writes: ["baton.drafts", "baton.policy-decisions"] }),
   {
     principal: "baton-submitter",
     description: "whoever submits requests (`baton submit --wait`, an application)",

@@ -24,6 +24,11 @@ export const plannerConfigSchema = backboneConfigSchema
     METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
     /** A run's deadline when neither the request (metadata deadlineMs) nor its workflow sets one. */
     PLANNER_DEADLINE_MS: z.coerce.number().int().positive().default(300_000),
+    /**
+     * Follow-up rounds of an LLM-planned run: when its steps all succeeded, the LLM reads their (screened, fenced)
+     * output and may add steps, this many times at most; 0 (the default) never asks.
+     */
+    PLANNER_LLM_FOLLOW_UPS: z.coerce.number().int().min(0).max(10).default(0),
     ...llmConfigSchema.shape,
   })
   .superRefine(refineLlmConfig);

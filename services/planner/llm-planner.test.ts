@@ -3,6 +3,7 @@ import { describe, it, expect } from "vitest";
 import { BatonError } from "../../shared/errors.ts";
 import type { LlmClient } from "../../shared/llm/llm-client.ts";
 import { fromRoot } from "../../shared/paths.ts";
+import { parsePolicy, type TenantPolicy } from "../../shared/policy-file.ts";
 import type { CompletedRun, Request, RunState, ToolCall, ToolDescription } from "../../shared/schemas/records.ts";
 import { ArgumentValidator } from "./argument-validator.ts";
 import { planWithLlm, type LlmPlan } from "./llm-planner.ts";
@@ -115,8 +116,23 @@ function request(fields: Partial<Request> = {}): Request {
   };
 }
 
-async function plan(reply: string | Error, fields: Partial<Request> = {}): Promise<LlmPlan> {
-  return planWithLlm(request(fields), tools, workflows, fakeLlm(reply).client);
+const tenants = parsePolicy(
+  `
+tenants:
+  demo:
+    tools: { allow: ["*/*"] }
+  trial:
+    tools:
+      allow: ["knowledge-base/*", "ticketing/*", "calc/*"]
+      deny: ["ticketing/issue_refund"]
+`,
+  "tenants.yaml",
+).tenants;
+const everything = tenants.demo as TenantPolicy;
+const trial = tenants.trial as TenantPolicy;
+
+async function plan(reply: string | Error, fields: Partial<Request> = {}, tenant = everything): Promise<LlmPlan> {
+  return planWithLlm(request(fields), tools, workflows, fakeLlm(reply).client, tenant);
 }
 
 function workflowOf(result: LlmPlan): Workflow {
@@ -166,6 +182,13 @@ describe("planWithLlm", () => {
     const error = errorOf(await plan("You should search the knowledge base first."));
     expect(error).toMatch(/^invalid plan from the LLM: not a JSON object: /);
     expect(error).toContain("You should search the knowledge base first.");
+  });
+
+  it("a tool missing from the catalogue is unknown (FAILED), not refused, even for a tenant that may not call it", async () => {
+    const reply = JSON.stringify({ steps: [{ id: "launch", tool: "rockets/launch", arguments: {} }] });
+    expect(await plan(reply, { tenant: "trial" }, trial)).toEqual({
+      error: "invalid plan from the LLM: step launch uses unknown tool rockets/launch",
+    });
   });
 
   it("a plan using a tool missing from the catalogue is invalid, naming the step and the tool", async () => {
@@ -222,6 +245,7 @@ describe("planWithLlm", () => {
       tools,
       workflows,
       client,
+      everything,
     );
     expect(calls).toHaveLength(1);
     const [exchange] = calls;
@@ -248,6 +272,75 @@ describe("planWithLlm", () => {
   // is reported as unrecognized keys "0", "1", ... Turn into `it` once llm-planner.ts checks for a plain object.
   it("a JSON answer that is not an object is an invalid plan saying so", async () => {
     expect(errorOf(await plan('"search the knowledge base"'))).toMatch(/^invalid plan from the LLM: not a JSON object/);
+  });
+});
+
+describe("planWithLlm within the tenant's tool rules", () => {
+  it("offers the LLM only the tools and declared workflows the tenant may call", async () => {
+    const { client, calls } = fakeLlm('{"workflow":"doubling"}');
+    await planWithLlm(request({ tenant: "trial" }), tools, workflows, client, trial);
+    const prompt = calls[0]?.prompt ?? "";
+    expect(prompt).toContain("knowledge-base/search:");
+    expect(prompt).toContain("ticketing/create_ticket:");
+    expect(prompt).toContain("calc/double:");
+    expect(prompt).not.toContain("outbox/send_email");
+    expect(prompt).toContain("doubling: Doubles a number.");
+    expect(prompt).not.toContain("customer-support:");
+  });
+
+  it("a plan naming a tool outside the tenant's allow list is refused, naming the step, tool and tenant", async () => {
+    const reply = JSON.stringify({
+      steps: [
+        { id: "search", tool: "knowledge-base/search", arguments: { query: "x" } },
+        { id: "mail", tool: "outbox/send_email", arguments: { to: "a@b.c", subject: "s", body: "b" } },
+      ],
+    });
+    const result = await plan(reply, { tenant: "trial" }, trial);
+    expect(result).toEqual({
+      error: "plan refused: step mail uses outbox/send_email, which tenant trial may not call",
+      refused: true,
+    });
+  });
+
+  it("a plan naming a tool on the tenant's deny list is refused even though its server is allowed", async () => {
+    const reply = JSON.stringify({ steps: [{ id: "refund", tool: "ticketing/issue_refund", arguments: {} }] });
+    const refund = { name: "ticketing/issue_refund", description: "refunds", inputSchema: '{"type":"object"}' };
+    const result = await planWithLlm(
+      request({ tenant: "trial" }),
+      [...tools, refund],
+      workflows,
+      fakeLlm(reply).client,
+      trial,
+    );
+    expect(errorOf(result)).toBe(
+      "plan refused: step refund uses ticketing/issue_refund, which tenant trial may not call",
+    );
+  });
+
+  it("a declared workflow using a tool the tenant may not call is refused when the LLM picks it", async () => {
+    expect(await plan('{"workflow":"customer-support"}', { tenant: "trial" }, trial)).toEqual({
+      error: "plan refused: workflow customer-support uses tools tenant trial may not call",
+      refused: true,
+    });
+  });
+
+  it("a refused plan completes the run REFUSED with no tool call", async () => {
+    const llmPlan = await plan(
+      JSON.stringify({ steps: [{ id: "mail", tool: "outbox/send_email", arguments: {} }] }),
+      { tenant: "trial" },
+      trial,
+    );
+    const outcome = startRun(
+      request({ tenant: "trial" }),
+      undefined,
+      { ...planner, tenants: new Set(["trial"]) },
+      llmPlan,
+    );
+    expect(toolCalls(outcome)).toEqual([]);
+    expect(completed(outcome)).toMatchObject({
+      outcome: "REFUSED",
+      error: "plan refused: step mail uses outbox/send_email, which tenant trial may not call",
+    });
   });
 });
 

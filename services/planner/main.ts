@@ -16,6 +16,7 @@ import { expireRun, plannerTopics, recordResult, refuseWriter, startRun, type Pl
 import { Principals } from "../../shared/security/principals.ts";
 import { loadWorkflows } from "./workflow-file.ts";
 import { planWithLlm } from "./llm-planner.ts";
+import { applyFollowUp, followUpWithLlm, mayFollowUp } from "./llm-follow-up.ts";
 import { createLlmClient } from "../../shared/llm/llm-client.ts";
 import { stateRetentionMs } from "../../shared/topics.ts";
 import { recordStateLoads } from "../../shared/telemetry/metrics.ts";
@@ -106,6 +107,7 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
         if (evicted > 0) logger.info({ evicted }, "forgot finished runs past the retention");
       }, 60_000);
       forget.unref();
+      const catalogue = (): ToolDescription[] => [...catalogues.entries()].flatMap(([, entry]) => entry.tools);
       const llm = createLlmClient(config);
       if (llm !== undefined) logger.info({ provider: config.LLM_PROVIDER, model: llm.model }, "planning with an LLM");
       // A run's new state is visible to later messages of its chunk at once, but reaches the table only when the
@@ -150,14 +152,10 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
               logger.warn({ requestId: request.requestId, problem: writer.problem }, "request refused: its writer");
               return { messages: refused.messages, ...afterCommitOf(refused.run, message.partition) };
             }
+            const tenant = policy.tenants[request.tenant];
             const llmPlan =
-              llm !== undefined && request.workflow === null && existing === undefined
-                ? await planWithLlm(
-                    request,
-                    [...catalogues.entries()].flatMap(([, catalogue]) => catalogue.tools),
-                    workflows,
-                    llm,
-                  )
+              llm !== undefined && request.workflow === null && existing === undefined && tenant !== undefined
+                ? await planWithLlm(request, catalogue(), workflows, llm, tenant)
                 : undefined;
             outcome = startRun(request, existing, context, llmPlan);
           } else if (message.topic === "baton.run-deadlines") {
@@ -166,6 +164,19 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
           } else {
             const result = message.value as ToolResult;
             outcome = recordResult(result, runOf(result.requestId, message.partition), context);
+            const done = outcome.run;
+            const tenant = done === undefined ? undefined : policy.tenants[done.tenant];
+            if (
+              llm !== undefined &&
+              done !== undefined &&
+              tenant !== undefined &&
+              mayFollowUp(done, config.PLANNER_LLM_FOLLOW_UPS)
+            ) {
+              const followUp = await followUpWithLlm(done, catalogue(), llm, tenant, Date.now());
+              if (followUp.kind === "invalid")
+                logger.warn({ requestId: done.requestId, error: followUp.error }, "LLM follow-up ignored");
+              outcome = applyFollowUp(outcome, followUp, context);
+            }
           }
           return { messages: outcome.messages, ...afterCommitOf(outcome.run, message.partition) };
         },

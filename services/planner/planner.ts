@@ -140,7 +140,7 @@ export function startRun(
       return refuse(request, "REFUSED", `unknown workflow ${request.workflow} (known: ${known})`, now);
     }
   } else if (llmPlan !== undefined) {
-    if ("error" in llmPlan) return refuse(request, "FAILED", llmPlan.error, now);
+    if ("error" in llmPlan) return refuse(request, llmPlan.refused === true ? "REFUSED" : "FAILED", llmPlan.error, now);
     workflow = llmPlan.workflow;
   } else {
     workflow = routeByKeywords(request.input, context.workflows.values());
@@ -337,7 +337,8 @@ function fallBack(
   };
 }
 
-function advance(start: RunState, context: PlannerContext): PlannerOutcome {
+/** Dispatches a run's steps that became ready and finishes the run when every step is done. */
+export function advance(start: RunState, context: PlannerContext): PlannerOutcome {
   const now = context.now();
   const steps = start.steps.map((step) => ({ ...step }));
   const byId = new Map(steps.map((step) => [step.stepId, step]));

@@ -3,12 +3,15 @@ import type { CompletedRun } from "../../shared/schemas/records.ts";
 import { startStageProcess, type StageProcess } from "../../shared/stage-process.ts";
 import { summarizerConfigSchema } from "./config.ts";
 import { composeDraft } from "./summarizer.ts";
-import { summarizeWithLlm } from "./llm-summarizer.ts";
+import { summarizeRunWithLlm } from "./llm-summarizer.ts";
 import { createLlmClient } from "../../shared/llm/llm-client.ts";
+import { defaultToolOutputPolicy } from "../../shared/llm/tool-output-screen.ts";
+import { loadPolicy } from "../../shared/policy-file.ts";
 
 /** Starts the summarizer: completed runs in, draft answers (for policy) out. */
 export async function runSummarizer(env: Record<string, string | undefined>): Promise<StageProcess> {
   const config = parseConfig(summarizerConfigSchema, env);
+  const policy = await loadPolicy(config.POLICY_FILE);
   return startStageProcess<CompletedRun>({
     stage: "summarizer",
     config,
@@ -23,15 +26,15 @@ export async function runSummarizer(env: Record<string, string | undefined>): Pr
       return Promise.resolve({
         handler: async (message) => {
           const run = message.value;
-          let answer: string | undefined;
-          if (llm !== undefined && run.steps.length > 0) {
-            try {
-              answer = (await summarizeWithLlm(run, llm)) || undefined;
-            } catch (error) {
-              backbone.logger.warn({ err: error, requestId: run.requestId }, "LLM summary failed; using the template");
-            }
-          }
-          return { messages: [composeDraft(run, Date.now(), answer)] };
+          if (llm === undefined || run.steps.length === 0) return { messages: [composeDraft(run, Date.now())] };
+          const messages = await summarizeRunWithLlm(run, {
+            client: llm,
+            toolOutput: policy.tenants[run.tenant]?.toolOutput ?? defaultToolOutputPolicy,
+            now: Date.now(),
+            onFailure: (error) =>
+              backbone.logger.warn({ err: error, requestId: run.requestId }, "LLM summary failed; using the template"),
+          });
+          return { messages };
         },
       });
     },

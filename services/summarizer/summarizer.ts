@@ -73,3 +73,10 @@ export function composeDraft(run: CompletedRun, now: number, answer?: string): O
   };
   return { topic: summarizerTopics.drafts, key: run.requestId, value: draft };
 }
+
+/** The draft of a run whose answer is withheld (tool output a tenant refuses): REFUSED, no answer, the reason. */
+export function withheldDraft(run: CompletedRun, now: number, reason: string): OutgoingMessage {
+  const draft = composeDraft(run, now);
+  const value: Draft = { ...(draft.value as Draft), status: "REFUSED", answer: null, error: reason };
+  return { ...draft, value };
+}

@@ -40,7 +40,9 @@ describe("signed records", () => {
     expect(verifyRecord("baton.requests", { ...request, tenant: "globex" }, headers, keyOf)).toEqual({
       problem: "the signature of principal alice does not match the record",
     });
-    expect(verifyRecord("baton.approvals", request, headers, keyOf)).toMatchObject({ problem: expect.any(String) });
+    expect(verifyRecord("baton.approvals", request, headers, keyOf)).toEqual({
+      problem: "the signature of principal alice does not match the record",
+    });
     expect(verifyRecord("baton.requests", request, { ...headers, [principalHeader]: "mallory" }, keyOf)).toEqual({
       problem: "the signature of principal mallory does not match the record",
     });
@@ -54,7 +56,7 @@ describe("signed records", () => {
     });
     expect(
       verifyRecord("baton.requests", request, { [principalHeader]: "alice", [signatureHeader]: "%%%" }, keyOf),
-    ).toMatchObject({ problem: expect.stringContaining("does not match") });
+    ).toEqual({ problem: "the signature of principal alice does not match the record" });
   });
 
   it("canonical JSON sorts keys at every level and keeps arrays in order", () => {

@@ -15,6 +15,8 @@ export interface PipelineConfiguration {
   serversFile: string;
   /** Where the example tools keep their data; a new temporary folder when not given. */
   toolsDataDir?: string;
+  /** More environment for every stage (an LLM's settings, say). */
+  env?: Record<string, string>;
 }
 
 /** The end-to-end tests' configuration. */
@@ -65,6 +67,7 @@ export class TestPipeline {
       // Traces go to the stack's Zipkin, where the tracing test reads them back.
       OTEL_TRACES_EXPORTER: "zipkin",
       BATON_LOG_LEVEL: "info",
+      ...configuration.env,
     };
   }
 
