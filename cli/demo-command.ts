@@ -7,6 +7,8 @@ import { runAction } from "./run-action.ts";
 import { bringUpStack } from "./stack/stack-command.ts";
 import { startPipeline, waitForInstances } from "./stack/pipeline-processes.ts";
 import { instanceName } from "./stack/stage-instances.ts";
+import { secureStackEnv, secureStackEnvLines } from "./stack/secure-env.ts";
+import { resolveSecureStackPaths } from "./stack/stack-paths.ts";
 import { submitRequest, type SubmitOptions } from "./submit-command.ts";
 
 /** The example requests the demo sends, from the seed's customer-support story. */
@@ -43,15 +45,22 @@ export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
     .description("bring up the stack and the four stages, send the example requests and print each answer")
+    .option("--secure", "on the secured local broker (SCRAM, ACLs), each stage as its own principal")
     .addHelpText(
       "after",
       "\nThe stack and the stages keep running afterwards; try `baton submit`, and stop all of it with `baton stack down`.\n\nExample:\n  $ baton demo\n",
     )
     .action(
-      runAction(async () => {
-        await bringUpStack({ quietIfRunning: true });
-        console.log("starting the pipeline: planner, policy, executor, summarizer");
-        const stages = await startPipeline();
+      runAction(async (options: { secure?: boolean }) => {
+        const secure = options.secure === true;
+        await bringUpStack({ quietIfRunning: true, secure });
+        console.log(
+          `starting the pipeline: planner, policy, executor, summarizer${secure ? ", each as its own principal" : ""}`,
+        );
+        // On the secured broker each stage signs in as its own principal, with exactly the ACLs it needs.
+        const stages = secure
+          ? await startPipeline((stage) => secureStackEnv(`baton-${stage}`), resolveSecureStackPaths().stateDir)
+          : await startPipeline();
         await waitForInstances(stages, 90_000);
         for (const stage of stages) {
           const name = instanceName(stage.stage, stage.instance);
@@ -60,6 +69,8 @@ export function registerDemoCommand(program: Command): void {
           );
         }
 
+        // The demo's requests go in as the submitter, who may write requests and read responses, nothing else.
+        if (secure) Object.assign(process.env, secureStackEnv("baton-submitter"));
         const client = await openClient();
         const { kafka, codec } = client.backbone;
         const watcher = new TopicWatcher<Response>({ kafka, codec, topic: "baton.responses" });
@@ -76,10 +87,17 @@ export function registerDemoCommand(program: Command): void {
           await client.close();
         }
         console.log("\nThe stack and the four stages keep running in the background. Try:");
-        console.log('  npx baton submit "Where is my order?" --meta customerEmail=you@example.com --wait');
-        console.log("  npx baton scale executor 3 # three executors sharing the work");
-        console.log("  npx baton stack status     # what runs, where it logs");
-        console.log("  npx baton stack down       # stop all of it");
+        if (secure) {
+          console.log("  # as the submitter (the only principal that may write requests):");
+          for (const line of secureStackEnvLines("baton-submitter")) console.log(`  ${line}`);
+          console.log('  npx baton submit "Where is my order?" --meta customerEmail=you@example.com --wait');
+          console.log("  npx baton stack down --secure # stop the secured broker and these stages");
+        } else {
+          console.log('  npx baton submit "Where is my order?" --meta customerEmail=you@example.com --wait');
+          console.log("  npx baton scale executor 3 # three executors sharing the work");
+          console.log("  npx baton stack status     # what runs, where it logs");
+          console.log("  npx baton stack down       # stop all of it");
+        }
         console.log("Traces: http://127.0.0.1:9411");
       }),
     );

@@ -129,15 +129,19 @@ async function forgetStopped(instances: StageProcessStatus[]): Promise<StageProc
 }
 
 /**
- * Starts instance 1 of every stage that has no instance running, as detached processes; resolves to every running
+ * Starts instance 1 of every stage that has no instance running, as detached processes, each with `env` (or the
+ * environment `env` gives for its stage: its own credentials on a secured cluster); resolves to every running
  * instance (`logOffset` 0 for those already running). Wait for them with {@link waitForInstances}.
  */
-export async function startPipeline(env: Record<string, string> = {}, stateDir?: string): Promise<StartedInstance[]> {
+export async function startPipeline(
+  env: Record<string, string> | ((stage: StageName) => Record<string, string>) = {},
+  stateDir?: string,
+): Promise<StartedInstance[]> {
   const running = await forgetStopped(await pipelineStatus(stateDir));
   const started: StartedInstance[] = [];
   for (const stage of stageNames) {
     if (running.some((instance) => instance.stage === stage)) continue;
-    started.push(await startInstance(stage, 1, env, stateDir));
+    started.push(await startInstance(stage, 1, typeof env === "function" ? env(stage) : env, stateDir));
   }
   const all = [...running.map((instance) => ({ ...instance, logOffset: 0 })), ...started];
   return all.sort((a, b) => stageNames.indexOf(a.stage) - stageNames.indexOf(b.stage) || a.instance - b.instance);
