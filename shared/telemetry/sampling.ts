@@ -55,8 +55,9 @@ export function createSampler(
     return name === "always_off" ? new AlwaysOffSampler() : new ParentBasedSampler({ root: new AlwaysOffSampler() });
   }
   const root = new RequestedOrSampler(
-    name.endsWith("traceidratio") ? new TraceIdRatioBasedSampler(config.OTEL_TRACES_SAMPLER_ARG) : new AlwaysOnSampler(),
+    name.endsWith("traceidratio")
+      ? new TraceIdRatioBasedSampler(config.OTEL_TRACES_SAMPLER_ARG)
+      : new AlwaysOnSampler(),
   );
   return name.startsWith("parentbased_") ? new ParentBasedSampler({ root }) : root;
 }
-

@@ -40,9 +40,9 @@ export class SpanExportCounts {
   /** A MeterProvider whose only live instruments are the span processor's processed-span counter and queue size. */
   readonly meterProvider: MeterProvider = { getMeter: () => this.meter() };
 
-  /** Records spans lost because the process stopped before they could be exported. */
-  dropQueued(): void {
-    this.dropped.shutdown_timeout += this.queued();
+  /** Records the spans still queued, and `inFlight` being sent, as lost: the process stops without waiting longer. */
+  dropUnfinished(inFlight: number): void {
+    this.dropped.shutdown_timeout += this.queued() + inFlight;
   }
 
   snapshot(): SpanExportSnapshot {
@@ -70,7 +70,8 @@ export class SpanExportCounts {
       removeCallback: (callback) => void this.queueCallbacks.delete(callback),
     };
     return Object.assign(Object.create(noop) as Meter, {
-      createCounter: (name: string, options?: object) => (name === processedSpans ? counter : noop.createCounter(name, options)),
+      createCounter: (name: string, options?: object) =>
+        name === processedSpans ? counter : noop.createCounter(name, options),
       createObservableUpDownCounter: (name: string, options?: object) =>
         name === queueSize ? queue : noop.createObservableUpDownCounter(name, options),
     });

@@ -4,9 +4,11 @@ import {
   BatchSpanProcessor,
   ConsoleSpanExporter,
   NoopSpanProcessor,
+  TracerProvider,
   type SpanExporter,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace";
+import { resourceFromAttributes } from "@opentelemetry/resources";
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { trace, type Tracer } from "@opentelemetry/api";
 import type { BackboneConfig } from "../config.ts";
@@ -67,8 +69,11 @@ function exporterFor(options: TracingOptions): SpanExporter | undefined {
   }
 }
 
-function spanProcessor(options: TracingOptions, counts: SpanExportCounts): SpanProcessor {
-  const exporter = exporterFor(options);
+function spanProcessor(
+  options: TracingOptions,
+  exporter: SpanExporter | undefined,
+  counts: SpanExportCounts,
+): SpanProcessor {
   // With "none", spans are still created and propagated (downstream stages keep the trace); they are not exported.
   if (exporter === undefined) return new NoopSpanProcessor();
   return new BatchSpanProcessor({
@@ -86,15 +91,13 @@ function spanProcessor(options: TracingOptions, counts: SpanExportCounts): SpanP
  * Starts OpenTelemetry tracing for one Baton process. Spans go to Zipkin's own format by default (the local stack's
  * Zipkin has no OTLP intake, see docs/decisions/002-trace-backend.md) or to OTLP. Sampling follows
  * OTEL_TRACES_SAMPLER(_ARG); exports are bounded in time and memory (docs/decisions/007-bounded-tracing.md).
- * Auto-instrumentation, SDK metrics and logs are off: Baton carries trace context through Kafka headers itself and
- * keeps its metrics in Prometheus.
+ * The Node SDK only installs the context manager and the W3C propagators (trace context and baggage); the tracer
+ * provider is this process's own (the first one started is also the global one). Auto-instrumentation, SDK metrics
+ * and logs are off: Baton carries trace context through Kafka headers itself and keeps its metrics in Prometheus.
  */
 export function startTracing(options: TracingOptions): Tracing {
-  const counts = new SpanExportCounts();
   const sdk = new NodeSDK({
-    serviceName: options.serviceName,
-    sampler: createSampler(options.config),
-    spanProcessors: [spanProcessor(options, counts)],
+    spanProcessors: [],
     textMapPropagator: new CompositePropagator({
       propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
     }),
@@ -104,27 +107,30 @@ export function startTracing(options: TracingOptions): Tracing {
     autoDetectResources: false,
   });
   sdk.start();
+  const counts = new SpanExportCounts();
+  const exporter = exporterFor(options);
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({ "service.name": options.serviceName }),
+    sampler: createSampler(options.config),
+    spanProcessors: [spanProcessor(options, exporter, counts)],
+  });
+  trace.setGlobalTracerProvider(provider);
   let stopped: Promise<void> | undefined;
   return {
-    tracer: trace.getTracer("baton"),
+    tracer: provider.getTracer("baton"),
     exportCounts: () => counts.snapshot(),
     shutdown(timeoutMs = defaultTracingShutdownMs) {
       stopped ??= new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
-          counts.dropQueued();
+          counts.dropUnfinished(exporter instanceof BoundedZipkinExporter ? exporter.spansInFlight() : 0);
           resolve();
         }, timeoutMs);
         timer.unref();
-        sdk.shutdown().then(
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        );
+        const done = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        provider.shutdown().then(done, done);
       });
       return stopped;
     },

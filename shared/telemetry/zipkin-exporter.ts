@@ -70,7 +70,7 @@ export interface ZipkinExporterOptions {
  * the span processor, so a trace backend that is down or full costs the process nothing but those spans.
  */
 export class BoundedZipkinExporter implements SpanExporter {
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Map<Promise<void>, number>();
   private stopped = false;
   private readonly options: ZipkinExporterOptions;
 
@@ -84,13 +84,22 @@ export class BoundedZipkinExporter implements SpanExporter {
       return;
     }
     const sending = this.post(spans).then(resultCallback);
-    this.inFlight.add(sending);
+    this.inFlight.set(sending, spans.length);
     void sending.finally(() => this.inFlight.delete(sending));
   }
 
+  /** Spans in POSTs not answered yet. */
+  spansInFlight(): number {
+    let total = 0;
+    for (const count of this.inFlight.values()) total += count;
+    return total;
+  }
+
   private async post(spans: ReadableSpan[]): Promise<ExportResult> {
-    const serviceName = (span: ReadableSpan): string =>
-      String(span.resource.attributes["service.name"] ?? this.options.serviceName);
+    const serviceName = (span: ReadableSpan): string => {
+      const named = span.resource.attributes["service.name"];
+      return typeof named === "string" ? named : this.options.serviceName;
+    };
     try {
       const response = await fetch(this.options.url, {
         method: "POST",
@@ -114,6 +123,6 @@ export class BoundedZipkinExporter implements SpanExporter {
   }
 
   async forceFlush(): Promise<void> {
-    await Promise.all(this.inFlight);
+    await Promise.all(this.inFlight.keys());
   }
 }

@@ -55,11 +55,11 @@ describe("TicketStore", () => {
   });
 
   it("never gives one id twice to stores sharing a directory, called at once", async () => {
-    const stores = [new TicketStore(dataDir.path), new TicketStore(dataDir.path)];
+    const [one, other] = [new TicketStore(dataDir.path), new TicketStore(dataDir.path)];
     const tickets = await Promise.all(
-      Array.from({ length: 40 }, (_, index) => stores[index % 2]?.createTicket(fields)),
+      Array.from({ length: 40 }, (_, index) => (index % 2 === 0 ? one : other).createTicket(fields)),
     );
-    const ids = tickets.map((ticket) => ticket?.ticketId);
+    const ids = tickets.map((ticket) => ticket.ticketId);
     expect(new Set(ids).size).toBe(40);
     expect([...ids].sort().at(-1)).toBe("TCK-000040");
   });

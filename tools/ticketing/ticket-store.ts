@@ -64,10 +64,16 @@ export class TicketStore {
     this.#tickets = new JsonlFile(join(dataDir, "tickets.jsonl"), ticketSchema);
     this.#refunds = new JsonlFile(join(dataDir, "refunds.jsonl"), refundSchema);
     this.#ticketIds = new SequenceFile(join(dataDir, "tickets.last-id.json"), async () =>
-      highestId("TCK", (await this.#tickets.readAll()).map((ticket) => ticket.ticketId)),
+      highestId(
+        "TCK",
+        (await this.#tickets.readAll()).map((ticket) => ticket.ticketId),
+      ),
     );
     this.#refundIds = new SequenceFile(join(dataDir, "refunds.last-id.json"), async () =>
-      highestId("RFD", (await this.#refunds.readAll()).map((refund) => refund.refundId)),
+      highestId(
+        "RFD",
+        (await this.#refunds.readAll()).map((refund) => refund.refundId),
+      ),
     );
     this.#lockPath = join(dataDir, "ticketing.lock");
     this.#now = now;
@@ -90,7 +96,7 @@ export class TicketStore {
     });
   }
 
-/** The ticket with this id, or undefined. */
+  /** The ticket with this id, or undefined. */
   async findTicket(ticketId: string): Promise<Ticket | undefined> {
     return (await this.#tickets.readAll()).find((ticket) => ticket.ticketId === ticketId);
   }
