@@ -41,7 +41,7 @@ export class TestPipeline {
   readonly env: Record<string, string>;
   readonly toolsDataDir: string;
 
-  private constructor(toolsDataDir: string, configuration: PipelineConfiguration) {
+  private constructor(toolsDataDir: string, configuration: PipelineConfiguration, extraEnv: Record<string, string>) {
     this.toolsDataDir = toolsDataDir;
     this.env = {
       WORKFLOWS_DIR: [join(root, "workflows"), ...configuration.workflowsDirs.map((dir) => join(root, dir))].join(","),
@@ -51,14 +51,21 @@ export class TestPipeline {
       // Traces go to the stack's Zipkin, where the tracing test reads them back.
       OTEL_TRACES_EXPORTER: "zipkin",
       BATON_LOG_LEVEL: "info",
+      ...extraEnv,
     };
   }
 
-  /** Stops any demo stages (they share the consumer groups), then starts one instance of each stage. */
-  static async start(configuration: PipelineConfiguration = e2eConfiguration): Promise<TestPipeline> {
+  /**
+   * Stops any demo stages (they share the consumer groups), then starts one instance of each stage, with `env` added
+   * to every stage's environment (e.g. another Zipkin).
+   */
+  static async start(
+    configuration: PipelineConfiguration = e2eConfiguration,
+    env: Record<string, string> = {},
+  ): Promise<TestPipeline> {
     await stopPipeline();
     const dataDir = configuration.toolsDataDir ?? (await mkdtemp(join(tmpdir(), "baton-e2e-tools-")));
-    const pipeline = new TestPipeline(dataDir, configuration);
+    const pipeline = new TestPipeline(dataDir, configuration, env);
     await pipeline.startStage("executor");
     await Promise.all((["planner", "policy", "summarizer"] as const).map((stage) => pipeline.startStage(stage)));
     return pipeline;
