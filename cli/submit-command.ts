@@ -3,6 +3,8 @@ import { InvalidArgumentError, type Command } from "commander";
 import { context, trace } from "@opentelemetry/api";
 import { TopicWatcher } from "../shared/kafka/topic-watcher.ts";
 import { readTopic } from "../shared/kafka/topic-reader.ts";
+import { fullTraceAttributes } from "../shared/telemetry/sampling.ts";
+import { withTenant } from "../shared/telemetry/propagation.ts";
 import type { Request, Response, RunState } from "../shared/schemas/records.ts";
 import { openClient, signatureHeaders, type CliClient } from "./client.ts";
 import { formatResponse, formatRun } from "./response-format.ts";
@@ -28,7 +30,10 @@ export interface SubmitOptions {
   requestId?: string;
 }
 
-/** Produces one baton.Request inside a `submit request` span, so the whole run is one trace. */
+/**
+ * Produces one baton.Request inside a `submit request` span, so the whole run is one trace. The trace is always
+ * sampled (the stages follow the sampled flag), so `baton trace <id>` finds it, and its baggage names the tenant.
+ */
 export async function submitRequest(client: CliClient, input: string, options: SubmitOptions): Promise<Request> {
   const request: Request = {
     requestId: options.requestId ?? randomUUID(),
@@ -39,9 +44,9 @@ export async function submitRequest(client: CliClient, input: string, options: S
     submittedAt: Date.now(),
   };
   const span = client.backbone.tracing.tracer.startSpan("submit request", {
-    attributes: { "baton.request_id": request.requestId, "baton.tenant": request.tenant },
+    attributes: { "baton.request_id": request.requestId, "baton.tenant": request.tenant, ...fullTraceAttributes },
   });
-  await context.with(trace.setSpan(context.active(), span), () =>
+  await context.with(trace.setSpan(withTenant(request.tenant), span), () =>
     client.producer.send([
       {
         topic: "baton.requests",

@@ -3,6 +3,29 @@ import { BatonError } from "./errors.ts";
 import { securityConfigProblems, securityConfigShape, type SecurityConfig } from "./security/security-config.ts";
 
 /**
+ * OpenTelemetry's standard sampler and batch-export variables. By default a tenth of new traces is kept and every
+ * stage follows the sampled flag its input carries (see docs/decisions/008-bounded-tracing.md); exports wait at most
+ * OTEL_BSP_EXPORT_TIMEOUT ms and at most OTEL_BSP_MAX_QUEUE_SIZE finished spans wait for one (more are dropped).
+ */
+function traceSamplingAndExportKeys() {
+  return {
+    OTEL_TRACES_SAMPLER: z
+      .enum([
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+      ])
+      .default("parentbased_traceidratio"),
+    OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(0.1),
+    OTEL_BSP_MAX_QUEUE_SIZE: z.coerce.number().int().positive().default(2048),
+    OTEL_BSP_EXPORT_TIMEOUT: z.coerce.number().int().positive().default(5000),
+  };
+}
+
+/**
  * Settings every Baton process shares: where Kafka, the registry and the trace backend are, and how to authenticate
  * to them (shared/security/security-config.ts).
  */
@@ -19,6 +42,7 @@ export const backboneConfigSchema = z.object({
   OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().default("http://127.0.0.1:9411/api/v2/spans"),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
   ...securityConfigShape,
+  ...traceSamplingAndExportKeys(),
 });
 
 /** The parsed backbone settings. */

@@ -7,6 +7,7 @@ import { handleShutdown, type ShutdownStep } from "./shutdown.ts";
 import { isCoPartitioned, retryLadder } from "./topics.ts";
 import { StageMetrics, serveMetrics } from "./telemetry/metrics.ts";
 import { announceEndpoint } from "./telemetry/local-endpoints.ts";
+import { onLlmUsage } from "./telemetry/llm-usage.ts";
 
 /** Options for {@link startStageProcess}. */
 export interface StageProcessOptions<T> {
@@ -61,6 +62,8 @@ async function startStage<T>(backbone: Backbone, options: StageProcessOptions<T>
   const { kafka, codec, tracing, logger } = backbone;
   const producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
   const metrics = new StageMetrics(options.stage);
+  metrics.trackSpanExport(() => tracing.exportCounts());
+  onLlmUsage((usage) => metrics.countLlmUsage(usage));
   const { handler, onAssigned, onChunkAborted, shutdown = [] } = await options.setup({ backbone, producer, metrics });
   const runner = new StageRunner<T>({
     stage: options.stage,

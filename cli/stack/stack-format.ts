@@ -8,6 +8,7 @@ const stateWords: Record<ServiceState, string> = {
   running: "running",
   external: "answering (not started by baton stack)",
   starting: "starting",
+  unresponsive: "not answering (alive but hung; read its log)",
   stopped: "stopped",
 };
 

@@ -70,6 +70,8 @@ export interface ServiceDefinition {
     artifactDir: string,
     options: { javaCommand: string; onProgress: (line: string) => void },
   ) => Promise<void>;
+  /** `baton stack up` restarts it when its process is alive but has stopped answering (it keeps nothing worth waiting for). */
+  restartWhenUnresponsive: boolean;
 }
 
 /** Kafka's admin tools (TopicCommand and friends), a classpath folder of their own. */
@@ -150,6 +152,7 @@ function kafkaService(
       join(serviceDir, "server.properties"),
     ],
     probe: () => probeKafkaBroker(stackHost, brokerPort),
+    restartWhenUnresponsive: false,
     startedLogLine: "Kafka Server started",
   };
   service.prepare = (artifactDir, options) => prepareKafka(service, artifactDir, options);
@@ -192,8 +195,40 @@ function registryService(paths: StackPaths): ServiceDefinition {
       join(artifactDir, `apicurio-registry-app-${version}-runner.jar`),
     ],
     probe: () => probeHttp(`${stackEndpoints.schemaRegistryUrl}/subjects`),
+    restartWhenUnresponsive: false,
     startedLogLine: undefined,
   };
+}
+
+/** How the local Zipkin keeps spans: in memory, at most this many (its MEM_MAX_SPANS), in a heap sized for them. */
+export const zipkinMemory = { maxSpans: 50_000, heap: "512m" } as const;
+
+/**
+ * The JVM and Zipkin arguments of a Zipkin server on `port`. Zipkin keeps at most `maxSpans` spans in memory
+ * (`zipkin.storage.mem.max-spans`, dropping the oldest traces past it): its default of 500,000 does not fit a small
+ * heap, and a load run filled 256 MB until it ran out of memory and stopped answering. Should it still run out, the
+ * JVM exits (ExitOnOutOfMemoryError) instead of living on unable to answer, and `baton stack up` starts it again.
+ */
+export function zipkinArguments(options: {
+  jarFile: string;
+  port: number;
+  maxSpans?: number;
+  heap?: string;
+  extraJvmFlags?: string[];
+}): string[] {
+  return [
+    `-Xmx${options.heap ?? zipkinMemory.heap}`,
+    "-XX:+ExitOnOutOfMemoryError",
+    ...lightJvmFlags,
+    ...(options.extraJvmFlags ?? []),
+    "-jar",
+    options.jarFile,
+    "--zipkin.storage.type=mem",
+    `--zipkin.storage.mem.max-spans=${options.maxSpans ?? zipkinMemory.maxSpans}`,
+    `--armeria.ports[0].ip=${stackHost}`,
+    `--armeria.ports[0].port=${options.port}`,
+    "--armeria.ports[0].protocols[0]=http",
+  ];
 }
 
 function zipkinService(paths: StackPaths): ServiceDefinition {
@@ -215,21 +250,14 @@ function zipkinService(paths: StackPaths): ServiceDefinition {
     logFile: join(serviceDir, "output.log"),
     outputFile: join(serviceDir, "output.log"),
     dataDir: undefined,
-    javaArguments: (artifactDir) => [
-      // In-memory spans are bounded (Zipkin drops the oldest past max-spans): its default of 500,000 does not fit
-      // a small heap, and a load run filled 256 MB until Zipkin ran out of memory and stopped answering.
-      "-Xmx512m",
-      ...lightJvmFlags,
-      ownershipFlag("zipkin"),
-      "-jar",
-      join(artifactDir, `zipkin-server-${version}-exec.jar`),
-      "--zipkin.storage.type=mem",
-      "--zipkin.storage.mem.max-spans=50000",
-      `--armeria.ports[0].ip=${stackHost}`,
-      "--armeria.ports[0].port=9411",
-      "--armeria.ports[0].protocols[0]=http",
-    ],
+    javaArguments: (artifactDir) =>
+      zipkinArguments({
+        jarFile: join(artifactDir, `zipkin-server-${version}-exec.jar`),
+        port: 9411,
+        extraJvmFlags: [ownershipFlag("zipkin")],
+      }),
     probe: () => probeHttp(`${stackEndpoints.zipkinUrl}/health`),
     startedLogLine: undefined,
+    restartWhenUnresponsive: true,
   };
 }

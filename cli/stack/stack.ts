@@ -23,9 +23,10 @@ import { waitUntil } from "./wait-until.ts";
 
 /**
  * running: started by this stack and answering; external: answering, but not started by this stack (for example the
- * docker compose stack); starting: started by this stack, not answering yet; stopped: neither.
+ * docker compose stack); starting: started by this stack, not answering yet; unresponsive: started by this stack
+ * longer ago than a start may take, alive but not answering (hung, or out of memory); stopped: neither.
  */
-export type ServiceState = "running" | "external" | "starting" | "stopped";
+export type ServiceState = "running" | "external" | "starting" | "unresponsive" | "stopped";
 
 /** One service as `baton stack status` sees it. */
 export interface ServiceStatus {
@@ -140,12 +141,23 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackStatus
   const initial = await Promise.all(services.map(inspectService));
 
   const toStart: ServiceDefinition[] = [];
+  const toRestart: ServiceDefinition[] = [];
   const toAwait: Launched[] = [];
   services.forEach((service, index) => {
     const status = initial[index];
     switch (status?.state) {
       case "stopped":
         toStart.push(service);
+        break;
+      case "unresponsive":
+        if (service.restartWhenUnresponsive) {
+          progress(`${service.title} (pid ${status.pid}) stopped answering; starting it again…`);
+          toRestart.push(service);
+        } else {
+          progress(`${service.title} (pid ${status.pid}) is not answering; waiting for it…`);
+          if (status.pid !== null)
+            toAwait.push({ service, pid: status.pid, logOffset: undefined, startedAt: performance.now() });
+        }
         break;
       case "starting":
         progress(`${service.title} is still starting (pid ${status.pid})…`);
@@ -165,6 +177,10 @@ export async function stackUp(options: StackUpOptions = {}): Promise<StackStatus
     }
   });
 
+  for (const service of toRestart) {
+    await stopService(service, defaultStopTimeoutMs, progress);
+    toStart.push(service);
+  }
   if (toStart.length > 0) {
     await checkJava(javaCommand);
     await assertPortsFree(toStart);
@@ -217,11 +233,24 @@ interface Launched {
 
 async function inspectService(service: ServiceDefinition): Promise<ServiceStatus> {
   const recorded = await readPidFile(service.pidFile);
-  const [owned, answering] = await Promise.all([
+  const [owned, answering, startedAt] = await Promise.all([
     recorded === undefined ? Promise.resolve(false) : isOwnedProcess(recorded, service.name),
     service.probe(),
+    stat(service.pidFile).then(
+      (file) => file.mtimeMs,
+      () => undefined,
+    ),
   ]);
-  const state: ServiceState = owned ? (answering ? "running" : "starting") : answering ? "external" : "stopped";
+  const startedLongAgo = startedAt !== undefined && Date.now() - startedAt > defaultReadyTimeoutMs;
+  const state: ServiceState = owned
+    ? answering
+      ? "running"
+      : startedLongAgo
+        ? "unresponsive"
+        : "starting"
+    : answering
+      ? "external"
+      : "stopped";
   return {
     name: service.name,
     title: service.title,

@@ -11,6 +11,7 @@ import type { OutgoingMessage } from "../../shared/kafka/producer.ts";
 import { executorConfigSchema } from "./config.ts";
 import { executeCall, executorTopics } from "./executor.ts";
 import { ToolGuard } from "./tool-guard.ts";
+import { toolCallErrorType, toolCallStartAttributes } from "../../shared/telemetry/tool-call-attributes.ts";
 import { McpConnections, type ToolInvoker } from "./mcp-connections.ts";
 import { loadServers, serverLimitsOf, settingsOf, type ToolSettings } from "./servers-file.ts";
 import { recordStateLoads } from "../../shared/telemetry/metrics.ts";
@@ -90,9 +91,11 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
           const span = backbone.tracing.tracer.startSpan(`tools/call ${tool}`, {
             kind: SpanKind.CLIENT,
             attributes: {
-              "mcp.method.name": "tools/call",
-              "gen_ai.operation.name": "execute_tool",
-              "gen_ai.tool.name": tool,
+              ...toolCallStartAttributes({
+                tool,
+                idempotencyKey: options.meta["baton/idempotencyKey"],
+                sessionId: connections.sessionId(tool),
+              }),
               "baton.tool": tool,
               "baton.idempotency_key": options.meta["baton/idempotencyKey"] ?? "",
             },
@@ -117,12 +120,15 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
                   "tool call done",
                 );
                 span.setAttribute("baton.tool.status", outcome.status);
-                if (outcome.status !== "SUCCEEDED")
+                if (outcome.status !== "SUCCEEDED") {
+                  span.setAttribute("error.type", toolCallErrorType(outcome) ?? "_OTHER");
                   span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error });
+                }
                 return outcome;
               } catch (error) {
                 logger.warn({ err: error }, "tool call failed");
                 span.recordException(error as Error);
+                span.setAttribute("error.type", toolCallErrorType({ status: "THREW", error }) ?? "_OTHER");
                 span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
                 throw error;
               } finally {

@@ -217,6 +217,13 @@ export class McpConnections implements ToolInvoker {
     }
   }
 
+  /** The MCP session of the server offering a tool, when its transport has one (Streamable HTTP); for tracing. */
+  sessionId(tool: string): string | undefined {
+    const connection = this.connections.get(tool.slice(0, Math.max(0, tool.indexOf("/"))));
+    const transport = connection?.client.transport as { sessionId?: string } | undefined;
+    return transport?.sessionId;
+  }
+
   /** Closes every client and stops the servers this executor started. */
   async close(): Promise<void> {
     for (const connection of this.connections.values()) {

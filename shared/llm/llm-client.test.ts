@@ -1,9 +1,24 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, it, expect } from "vitest";
+import { context, trace } from "@opentelemetry/api";
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { BatonError } from "../errors.ts";
+import { backboneConfigSchema } from "../config.ts";
+import { onLlmUsage, type LlmUsage } from "../telemetry/llm-usage.ts";
+import { withTenant } from "../telemetry/propagation.ts";
+import { startTracing } from "../telemetry/tracing.ts";
 import { AnthropicClient, createLlmClient, OpenAiClient } from "./llm-client.ts";
 import { llmConfigSchema } from "./llm-config.ts";
+
+const finishedSpans = new InMemorySpanExporter();
+const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: finishedSpans })] });
+trace.setGlobalTracerProvider(provider);
+// Installs the context manager and the baggage propagator (its own provider stays second to the one above).
+const tracing = startTracing({
+  serviceName: "t",
+  config: backboneConfigSchema.parse({ OTEL_TRACES_EXPORTER: "none" }),
+});
 
 /** One HTTP request the stand-in provider received. */
 interface Received {
@@ -45,12 +60,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await tracing.shutdown();
   server.closeAllConnections();
   await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
 });
 
 beforeEach(() => {
   received.length = 0;
+  finishedSpans.reset();
 });
 
 function chatCompletion(content: string): Answer {
@@ -62,6 +79,7 @@ function chatCompletion(content: string): Answer {
       created: 1_750_000_000,
       model: "test-model",
       choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+      usage: { prompt_tokens: 42, completion_tokens: 7, total_tokens: 49 },
     },
   };
 }
@@ -276,5 +294,59 @@ describe("createLlmClient", () => {
     const error = await failureOf(client?.complete({ ...exchange, json: false }) ?? Promise.resolve());
     expect(error.retriable).toBe(true);
     expect(Date.now() - started).toBeLessThan(4_000);
+  });
+});
+
+describe("LLM calls in traces and metrics", () => {
+  it("each call is a `chat {model}` CLIENT span with the GenAI attributes and token usage, counted for the request's tenant", async () => {
+    const usages: LlmUsage[] = [];
+    const stop = onLlmUsage((usage) => usages.push(usage));
+    answer = () => chatCompletion("ok");
+    const client = new OpenAiClient({
+      model: "gpt-test",
+      apiKey: "sk-test",
+      baseUrl: `${origin}/v1`,
+      timeoutMs: 5_000,
+    });
+    await context.with(withTenant("acme"), () => client.complete({ ...exchange, json: false }));
+    answer = () => anthropicMessage("ok");
+    await new AnthropicClient({ model: "claude-test", apiKey: "ak", baseUrl: origin, timeoutMs: 5_000 }).complete({
+      ...exchange,
+      json: false,
+    });
+    stop();
+    await provider.forceFlush();
+    expect(usages).toEqual([
+      { tenant: "acme", provider: "openai", model: "gpt-test", inputTokens: 42, outputTokens: 7 },
+      { tenant: "unknown", provider: "anthropic", model: "claude-test", inputTokens: 1, outputTokens: 1 },
+    ]);
+    const [openai, anthropic] = finishedSpans.getFinishedSpans();
+    expect(openai?.name).toBe("chat gpt-test");
+    expect(openai?.attributes).toMatchObject({
+      "gen_ai.operation.name": "chat",
+      "gen_ai.provider.name": "openai",
+      "gen_ai.request.model": "gpt-test",
+      "gen_ai.response.model": "test-model",
+      "gen_ai.usage.input_tokens": 42,
+      "gen_ai.usage.output_tokens": 7,
+      "baton.tenant": "acme",
+    });
+    expect(anthropic?.attributes).toMatchObject({
+      "gen_ai.provider.name": "anthropic",
+      "gen_ai.usage.input_tokens": 1,
+    });
+  });
+
+  it("a failed call's span says why in error.type", async () => {
+    answer = () => errorAnswer(400, "unknown model");
+    const client = new OpenAiClient({
+      model: "gpt-test",
+      apiKey: "sk-test",
+      baseUrl: `${origin}/v1`,
+      timeoutMs: 5_000,
+    });
+    await failureOf(client.complete({ ...exchange, json: false }));
+    await provider.forceFlush();
+    expect(finishedSpans.getFinishedSpans()[0]?.attributes["error.type"]).toBe("400");
   });
 });

@@ -1,6 +1,9 @@
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { BatonError } from "../errors.ts";
+import { reportLlmUsage } from "../telemetry/llm-usage.ts";
+import { tenantOf } from "../telemetry/propagation.ts";
 import type { LlmConfig } from "./llm-config.ts";
 
 /** One exchange with a language model: instructions and a prompt in, text out. */
@@ -17,6 +20,52 @@ function failure(provider: string, error: unknown): BatonError {
     cause: error,
     retriable,
   });
+}
+
+/** What a provider answered: the text, the model that answered and the tokens it counted. */
+interface Completion {
+  text: string;
+  responseModel: string | undefined;
+  inputTokens: number | undefined;
+  outputTokens: number | undefined;
+}
+
+/**
+ * Runs one model call in a CLIENT span named and tagged as the OpenTelemetry GenAI conventions say (`chat {model}`,
+ * gen_ai.* attributes, token usage), and reports its tokens for the tenant in the trace's baggage.
+ */
+async function tracedChat(provider: string, model: string, call: () => Promise<Completion>): Promise<string> {
+  const tenant = tenantOf() ?? "unknown";
+  const span = trace.getTracer("baton").startSpan(`chat ${model}`, {
+    kind: SpanKind.CLIENT,
+    attributes: {
+      "gen_ai.operation.name": "chat",
+      "gen_ai.provider.name": provider,
+      "gen_ai.request.model": model,
+      "baton.tenant": tenant,
+    },
+  });
+  try {
+    const completion = await call();
+    if (completion.responseModel !== undefined) span.setAttribute("gen_ai.response.model", completion.responseModel);
+    if (completion.inputTokens !== undefined) span.setAttribute("gen_ai.usage.input_tokens", completion.inputTokens);
+    if (completion.outputTokens !== undefined) span.setAttribute("gen_ai.usage.output_tokens", completion.outputTokens);
+    reportLlmUsage({
+      tenant,
+      provider,
+      model,
+      inputTokens: completion.inputTokens ?? 0,
+      outputTokens: completion.outputTokens ?? 0,
+    });
+    return completion.text;
+  } catch (error) {
+    const status = (error as { status?: unknown }).status;
+    span.setAttribute("error.type", typeof status === "number" ? String(status) : (error as Error).name);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    throw failure(provider, error);
+  } finally {
+    span.end();
+  }
 }
 
 /** OpenAI's Chat Completions API, or any OpenAI-compatible endpoint, through the official SDK. */
@@ -40,7 +89,7 @@ export class OpenAiClient implements LlmClient {
   }
 
   async complete(request: { system: string; prompt: string; json: boolean }): Promise<string> {
-    try {
+    return tracedChat("openai", this.model, async () => {
       const completion = await this.client.chat.completions.create({
         model: this.model,
         messages: [
@@ -49,10 +98,13 @@ export class OpenAiClient implements LlmClient {
         ],
         ...(request.json ? { response_format: { type: "json_object" as const } } : {}),
       });
-      return completion.choices[0]?.message.content ?? "";
-    } catch (error) {
-      throw failure("openai", error);
-    }
+      return {
+        text: completion.choices[0]?.message.content ?? "",
+        responseModel: completion.model,
+        inputTokens: completion.usage?.prompt_tokens,
+        outputTokens: completion.usage?.completion_tokens,
+      };
+    });
   }
 }
 
@@ -77,17 +129,20 @@ export class AnthropicClient implements LlmClient {
   }
 
   async complete(request: { system: string; prompt: string; json: boolean }): Promise<string> {
-    try {
+    return tracedChat("anthropic", this.model, async () => {
       const message = await this.client.messages.create({
         model: this.model,
         max_tokens: 2048,
         system: request.system,
         messages: [{ role: "user", content: request.prompt }],
       });
-      return message.content.map((block) => (block.type === "text" ? block.text : "")).join("");
-    } catch (error) {
-      throw failure("anthropic", error);
-    }
+      return {
+        text: message.content.map((block) => (block.type === "text" ? block.text : "")).join(""),
+        responseModel: message.model,
+        inputTokens: message.usage.input_tokens,
+        outputTokens: message.usage.output_tokens,
+      };
+    });
   }
 }
 

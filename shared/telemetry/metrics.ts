@@ -2,6 +2,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Logger } from "./logger.ts";
+import type { LlmUsage } from "./llm-usage.ts";
+import type { SpanExportSnapshot } from "./span-export-counts.ts";
 
 /** A stage's Prometheus metrics: what flows in and out, how long it takes, what fails, and how far behind it is. */
 export class StageMetrics {
@@ -19,6 +21,9 @@ export class StageMetrics {
   /** 1 for each partition number of the stage's inputs this instance owns; reset and set again at each rebalance. */
   readonly ownedPartitions: Gauge<"partition">;
   readonly stateLoadSeconds: Gauge<"topic" | "partition">;
+  /** Tokens language models used for this stage, by tenant, model and direction (input or output). */
+  readonly llmTokens: Counter<"tenant" | "model" | "type">;
+  private spanExport: () => SpanExportSnapshot | undefined = () => undefined;
 
   constructor(stage: string) {
     this.registry.setDefaultLabels({ stage });
@@ -98,6 +103,56 @@ export class StageMetrics {
       labelNames: ["topic", "partition"],
       registers,
     });
+    this.llmTokens = new Counter({
+      name: "baton_llm_tokens_total",
+      help: "Tokens language models used, by tenant, model and type (input or output)",
+      labelNames: ["tenant", "model", "type"],
+      registers,
+    });
+    const spans = (): SpanExportSnapshot | undefined => this.spanExport();
+    let exportedSeen = 0;
+    new Counter({
+      name: "baton_spans_exported_total",
+      help: "Sampled spans the trace backend accepted",
+      registers,
+      collect() {
+        const now = spans()?.exported ?? exportedSeen;
+        this.inc(now - exportedSeen);
+        exportedSeen = now;
+      },
+    });
+    const droppedSeen = new Map<string, number>();
+    new Counter({
+      name: "baton_spans_dropped_total",
+      help: "Sampled spans that never reached the trace backend: queue_full (the backend is slower than the spans come), export_failed (down, full or too slow), shutdown_timeout",
+      labelNames: ["reason"],
+      registers,
+      collect() {
+        for (const [reason, count] of Object.entries(spans()?.dropped ?? {})) {
+          this.inc({ reason }, count - (droppedSeen.get(reason) ?? 0));
+          droppedSeen.set(reason, count);
+        }
+      },
+    });
+    new Gauge({
+      name: "baton_spans_queued",
+      help: "Finished spans waiting to be exported",
+      registers,
+      collect() {
+        this.set(spans()?.queued ?? 0);
+      },
+    });
+  }
+
+  /** Shows what the process's tracing exported and dropped as baton_spans_exported_total, _dropped_total, _queued. */
+  trackSpanExport(source: () => SpanExportSnapshot): void {
+    this.spanExport = source;
+  }
+
+  /** Counts one language-model call's tokens. */
+  countLlmUsage(usage: LlmUsage): void {
+    this.llmTokens.inc({ tenant: usage.tenant, model: usage.model, type: "input" }, usage.inputTokens);
+    this.llmTokens.inc({ tenant: usage.tenant, model: usage.model, type: "output" }, usage.outputTokens);
   }
 }
 

@@ -38,7 +38,11 @@ type WatchedTopic =
 let watched: Record<WatchedTopic, TopicWatcher<unknown>>;
 
 beforeAll(async () => {
-  const config = parseConfig(backboneConfigSchema, { OTEL_TRACES_EXPORTER: "zipkin" });
+  // Every request this test sends starts a sampled trace; the stages follow it (parent-based sampling).
+  const config = parseConfig(backboneConfigSchema, {
+    OTEL_TRACES_EXPORTER: "zipkin",
+    OTEL_TRACES_SAMPLER: "always_on",
+  });
   backbone = createBackbone("baton-e2e", config, createLogger({ service: "baton-e2e", level: "warn" }));
   producer = await BatonProducer.connect({
     kafka: backbone.kafka,

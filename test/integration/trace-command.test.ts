@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from "@opentelemetry/api";
 import { messagingAttributes } from "../../shared/kafka/messaging-attributes.ts";
 import { startTracing, type Tracing } from "../../shared/telemetry/tracing.ts";
+import { backboneConfigSchema } from "../../shared/config.ts";
 import { findRequestTraces } from "../../cli/trace-command.ts";
 import { buildWaterfalls, renderWaterfall } from "../../cli/trace-view.ts";
 import { eventually } from "./harness.ts";
@@ -34,7 +35,11 @@ describe("baton trace against the local stack's Zipkin", () => {
   beforeAll(async () => {
     tracing = startTracing({
       serviceName: "baton-test-trace-cli",
-      config: { OTEL_TRACES_EXPORTER: "zipkin", OTEL_EXPORTER_ZIPKIN_ENDPOINT: `${zipkinUrl}/api/v2/spans` },
+      config: backboneConfigSchema.parse({
+        OTEL_TRACES_EXPORTER: "zipkin",
+        OTEL_EXPORTER_ZIPKIN_ENDPOINT: `${zipkinUrl}/api/v2/spans`,
+        OTEL_TRACES_SAMPLER: "always_on",
+      }),
     });
     const { tracer } = tracing;
     const child = (parent: Span): Context => trace.setSpan(ROOT_CONTEXT, parent);

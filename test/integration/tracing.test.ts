@@ -24,7 +24,10 @@ describe("one trace across processes", () => {
   let relayLog = "";
 
   beforeAll(async () => {
-    harness = await openHarness("baton-test-origin", { OTEL_TRACES_EXPORTER: "zipkin" });
+    harness = await openHarness("baton-test-origin", {
+      OTEL_TRACES_EXPORTER: "zipkin",
+      OTEL_TRACES_SAMPLER: "always_on",
+    });
   });
 
   afterAll(async () => {

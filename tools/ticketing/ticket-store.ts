@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { withFileLock } from "../common/file-lock.ts";
 import { JsonlFile } from "../common/jsonl-file.ts";
+import { SequenceFile } from "../common/sequence-file.ts";
 
 /** How urgent a ticket is. */
 export const prioritySchema = z.enum(["low", "normal", "high"]);
@@ -37,24 +38,43 @@ export type NewTicket = Pick<Ticket, "subject" | "body" | "priority" | "customer
 /** What a new refund needs. */
 export type NewRefund = Pick<Refund, "orderId" | "amount" | "currency">;
 
-function nextId(prefix: "TCK" | "RFD", taken: string[]): string {
-  const highest = taken.reduce((max, id) => Math.max(max, Number(id.slice(prefix.length + 1))), 0);
-  return `${prefix}-${String(highest + 1).padStart(6, "0")}`;
+function formatId(prefix: "TCK" | "RFD", number: number): string {
+  return `${prefix}-${String(number).padStart(6, "0")}`;
+}
+
+function highestId(prefix: "TCK" | "RFD", taken: string[]): number {
+  return taken.reduce((max, id) => Math.max(max, Number(id.slice(prefix.length + 1))), 0);
 }
 
 /**
- * Tickets and refunds kept as JSON lines in a data directory. Ids are one more than the highest in the file,
- * taken under a lock, so they keep increasing across restarts and across processes sharing the directory.
+ * Tickets and refunds kept as JSON lines in a data directory. Ids are one more than the last one given, kept in a
+ * small counter file (`tickets.last-id.json`, `refunds.last-id.json`) and taken under a lock, so they keep increasing
+ * across restarts and across processes sharing the directory, and taking one costs the same however many tickets
+ * exist. A data directory from before the counters starts its counter at the highest id in its file.
  */
 export class TicketStore {
   readonly #tickets: JsonlFile<typeof ticketSchema>;
   readonly #refunds: JsonlFile<typeof refundSchema>;
+  readonly #ticketIds: SequenceFile;
+  readonly #refundIds: SequenceFile;
   readonly #lockPath: string;
   readonly #now: () => Date;
 
   constructor(dataDir: string, now: () => Date = () => new Date()) {
     this.#tickets = new JsonlFile(join(dataDir, "tickets.jsonl"), ticketSchema);
     this.#refunds = new JsonlFile(join(dataDir, "refunds.jsonl"), refundSchema);
+    this.#ticketIds = new SequenceFile(join(dataDir, "tickets.last-id.json"), async () =>
+      highestId(
+        "TCK",
+        (await this.#tickets.readAll()).map((ticket) => ticket.ticketId),
+      ),
+    );
+    this.#refundIds = new SequenceFile(join(dataDir, "refunds.last-id.json"), async () =>
+      highestId(
+        "RFD",
+        (await this.#refunds.readAll()).map((refund) => refund.refundId),
+      ),
+    );
     this.#lockPath = join(dataDir, "ticketing.lock");
     this.#now = now;
   }
@@ -62,9 +82,8 @@ export class TicketStore {
   /** Records a new open ticket under the next ticket id. */
   async createTicket(fields: NewTicket): Promise<Ticket> {
     return withFileLock(this.#lockPath, async () => {
-      const taken = (await this.#tickets.readAll()).map((ticket) => ticket.ticketId);
       const ticket: Ticket = {
-        ticketId: nextId("TCK", taken),
+        ticketId: formatId("TCK", await this.#ticketIds.next()),
         subject: fields.subject,
         body: fields.body,
         priority: fields.priority,
@@ -85,9 +104,8 @@ export class TicketStore {
   /** Records an issued refund under the next refund id. */
   async issueRefund(fields: NewRefund): Promise<Refund> {
     return withFileLock(this.#lockPath, async () => {
-      const taken = (await this.#refunds.readAll()).map((refund) => refund.refundId);
       const refund: Refund = {
-        refundId: nextId("RFD", taken),
+        refundId: formatId("RFD", await this.#refundIds.next()),
         orderId: fields.orderId,
         amount: fields.amount,
         currency: fields.currency,
