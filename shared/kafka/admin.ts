@@ -217,6 +217,15 @@ export class BatonAdmin {
     }
   }
 
+  /**
+   * The earliest and end offsets of each partition of a topic. The end is read-committed (kafkajs's ListOffsets
+   * asks at READ_COMMITTED): the last stable offset, below any open transaction, which a reader can reach.
+   */
+  async partitionOffsets(topic: string): Promise<Array<{ partition: number; low: bigint; end: bigint }>> {
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return offsets.map((entry) => ({ partition: entry.partition, low: BigInt(entry.low), end: BigInt(entry.high) }));
+  }
+
   /** Latest (high-water) offsets of a topic, by partition. */
   async topicEndOffsets(topic: string): Promise<Map<number, string>> {
     const offsets = await this.admin.fetchTopicOffsets(topic);
