@@ -1,11 +1,12 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { deadLetterHeaders } from "../shared/kafka/headers.ts";
-import { readTopic, type ReadMessage } from "../shared/kafka/topic-reader.ts";
+import type { ReadMessage } from "../shared/kafka/topic-reader.ts";
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { redrivenHeaders } from "../shared/kafka/retry-routing.ts";
 import { extractTraceContext } from "../shared/telemetry/propagation.ts";
 import { deadLetterTopicName, topics } from "../shared/topics.ts";
 import { openClient, type CliClient } from "./client.ts";
+import { readTopics } from "./read-topics.ts";
 import { runAction } from "./run-action.ts";
 
 interface DlqFilter {
@@ -37,12 +38,8 @@ function deadLetterTopics(filter: DlqFilter): string[] {
 
 /** Reads the dead letters that match a filter, from every dead-letter topic at once. */
 export async function findDeadLetters(client: CliClient, filter: DlqFilter): Promise<ReadMessage[]> {
-  const { kafka, codec } = client.backbone;
-  const all = await Promise.all(
-    deadLetterTopics(filter).map((topic) => readTopic({ kafka, codec, topic, timeoutMs: 4_000, until: () => false })),
-  );
-  return all
-    .flat()
+  const letters = await readTopics(client, deadLetterTopics(filter));
+  return letters
     .filter((message) => filter.request === undefined || message.key === filter.request)
     .filter((message) => filter.since === undefined || message.timestamp >= filter.since)
     .sort((a, b) => a.timestamp - b.timestamp);

@@ -2,10 +2,10 @@ import { randomUUID } from "node:crypto";
 import { InvalidArgumentError, type Command } from "commander";
 import { context, trace } from "@opentelemetry/api";
 import { TopicWatcher } from "../shared/kafka/topic-watcher.ts";
-import { readTopic } from "../shared/kafka/topic-reader.ts";
 import type { Request, Response, RunState } from "../shared/schemas/records.ts";
 import { openClient, type CliClient } from "./client.ts";
 import { formatResponse, formatRun } from "./response-format.ts";
+import { readTopics } from "./read-topics.ts";
 import { runAction } from "./run-action.ts";
 
 function keyValue(pair: string, previous: Record<string, string>): Record<string, string> {
@@ -119,13 +119,10 @@ export function registerSubmitCommands(program: Command): void {
     .action(
       runAction(async (requestId: string, options: { json?: boolean }) => {
         const client = await openClient();
-        const { kafka, codec } = client.backbone;
         try {
           const [runs, responses] = await Promise.all(
             ["baton.runs", "baton.responses"].map((topic) =>
-              readTopic({ kafka, codec, topic, timeoutMs: 5_000, until: () => false }).then((messages) =>
-                messages.filter((message) => message.key === requestId),
-              ),
+              readTopics(client, [topic]).then((messages) => messages.filter((message) => message.key === requestId)),
             ),
           );
           const run = runs?.at(-1)?.value as RunState | undefined;
