@@ -10,6 +10,8 @@ import { registerScaleCommand } from "./scale-command.ts";
 import { registerDlqCommands } from "./dlq-command.ts";
 import { registerTraceCommand } from "./trace-command.ts";
 import { registerTopCommand } from "./top-command.ts";
+import { registerHistoryCommand } from "./history-command.ts";
+import { registerRewindCommand } from "./rewind-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   registerDlqCommands(program);
   registerTraceCommand(program);
   registerTopCommand(program);
+  registerHistoryCommand(program);
+  registerRewindCommand(program);
   registerDemoCommand(program);
   registerScaleCommand(program);
   return program;

@@ -8,10 +8,10 @@ import type { CliClient } from "./client.ts";
 export async function readTopics(
   client: CliClient,
   topics: ReadonlyArray<string | TopicSelection>,
-  timeoutMs?: number,
+  options: { keys?: (key: string | null) => boolean; since?: number } = {},
 ): Promise<ReadMessage[]> {
   const { kafka, codec } = client.backbone;
-  const result = await readToEnd({ kafka, codec, topics, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  const result = await readToEnd({ kafka, codec, topics, ...options });
   if (result.unfinished.length > 0) {
     const ranges = result.unfinished.map(
       (range) => `${range.topic}/${range.partition} (at ${range.position} of ${range.end})`,

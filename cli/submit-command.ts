@@ -122,7 +122,7 @@ export function registerSubmitCommands(program: Command): void {
         try {
           const [runs, responses] = await Promise.all(
             ["baton.runs", "baton.responses"].map((topic) =>
-              readTopics(client, [topic]).then((messages) => messages.filter((message) => message.key === requestId)),
+              readTopics(client, [topic], { keys: (key) => key === requestId }),
             ),
           );
           const run = runs?.at(-1)?.value as RunState | undefined;

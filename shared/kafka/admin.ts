@@ -232,6 +232,43 @@ export class BatonAdmin {
     return new Map(offsets.map((partition) => [partition.partition, partition.high]));
   }
 
+  /** A group's committed offset on each partition of a topic it has committed on; null where it has none. */
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint | null>> {
+    const [entry] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map(
+      (entry?.partitions ?? []).map((partition) => [
+        partition.partition,
+        Number(partition.offset) < 0 ? null : BigInt(partition.offset),
+      ]),
+    );
+  }
+
+  /**
+   * Per partition of a topic, the offset of the first message written at or after a time (epoch ms), or the end
+   * where none is, as `kafka-consumer-groups --reset-offsets --to-datetime` finds it.
+   */
+  async offsetsAtTime(topic: string, timestamp: number): Promise<Map<number, bigint>> {
+    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
+    return new Map(offsets.map((entry) => [entry.partition, BigInt(entry.offset)]));
+  }
+
+  /**
+   * Commits offsets for a consumer group, which must have no members (as `kafka-consumer-groups --reset-offsets
+   * --execute` does): where the group's next member reads those partitions from. Other partitions keep theirs.
+   */
+  async commitGroupOffsets(
+    groupId: string,
+    topic: string,
+    offsets: ReadonlyArray<{ partition: number; offset: bigint }>,
+  ): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.admin.setOffsets({
+      groupId,
+      topic,
+      partitions: offsets.map((entry) => ({ partition: entry.partition, offset: entry.offset.toString() })),
+    });
+  }
+
   /** Moves a group's offsets on a topic to the earliest or latest message (the group must have no members). */
   async resetGroupOffsets(groupId: string, topic: string, to: "earliest" | "latest"): Promise<void> {
     // Commits real offsets (as kafka-consumer-groups --reset-offsets does), not kafkajs's -2/-1 sentinels.

@@ -75,6 +75,13 @@ export interface ReadToEndOptions {
   topics: ReadonlyArray<string | TopicSelection>;
   /** How long the read may take before it returns what it has, naming the ranges it did not finish (30 s). */
   timeoutMs?: number;
+  /**
+   * Starts each partition at its first message written at or after this time (epoch ms), rather than at its
+   * beginning: messages are appended in time order, give or take the producers' clocks.
+   */
+  since?: number;
+  /** Keeps (and decodes) only the messages whose key passes; all by default. */
+  keys?: (key: string | null) => boolean;
 }
 
 /** What {@link readToEnd} read. */
@@ -101,17 +108,24 @@ export async function readToEnd(options: ReadToEndOptions): Promise<ReadToEndRes
   const admin = await BatonAdmin.connect(kafka);
   try {
     const existing = new Set(await admin.listTopics());
-    for (const selection of selections) {
-      if (!existing.has(selection.topic)) {
-        missing.push(selection.topic);
-        continue;
-      }
+    missing.push(...selections.filter((selection) => !existing.has(selection.topic)).map(({ topic }) => topic));
+    const present = selections.filter((selection) => existing.has(selection.topic));
+    const { since } = options;
+    const offsets = await Promise.all(
+      present.map(async ({ topic }) => ({
+        ends: await admin.partitionOffsets(topic),
+        starts: since === undefined ? undefined : await admin.offsetsAtTime(topic, since),
+      })),
+    );
+    present.forEach((selection, index) => {
       const wanted = selection.partitions === undefined ? undefined : new Set(selection.partitions);
-      for (const { partition, low, end } of await admin.partitionOffsets(selection.topic)) {
+      const { ends = [], starts } = offsets[index] ?? {};
+      for (const { partition, low, end } of ends) {
+        const start = starts?.get(partition) ?? low;
         if (wanted === undefined || wanted.has(partition))
-          ranges.push({ topic: selection.topic, partition, from: low, end });
+          ranges.push({ topic: selection.topic, partition, from: start > low ? start : low, end });
       }
-    }
+    });
   } catch (error) {
     throw new BatonError("KAFKA_UNAVAILABLE", `cannot fetch the topics' offsets: ${(error as Error).message}`, {
       cause: error,
@@ -173,16 +187,20 @@ export async function readToEnd(options: ReadToEndOptions): Promise<ReadToEndRes
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
-        const base = { ...toReceived(topic, partition, message, null), raw: message.value };
-        let read: ReadMessage;
-        try {
-          const { value } = await codec.decode<unknown>(message.value);
-          read = { ...base, value };
-        } catch (error) {
-          read = { ...base, value: null, decodeError: (error as Error).message };
+        const kept = options.keys?.(message.key === null ? null : message.key.toString("utf8")) ?? true;
+        let read: ReadMessage | undefined;
+        if (kept) {
+          const base = { ...toReceived(topic, partition, message, null), raw: message.value };
+          try {
+            // A tombstone has no value to decode.
+            const value = message.value === null ? null : (await codec.decode<unknown>(message.value)).value;
+            read = { ...base, value };
+          } catch (error) {
+            read = { ...base, value: null, decodeError: (error as Error).message };
+          }
         }
         if (!bounded.messageRead(topic, partition, message.offset)) return;
-        messages.push(read);
+        if (read !== undefined) messages.push(read);
         check(topic, partition);
       },
     });
