@@ -131,7 +131,27 @@ function describeValue(topic: string, value: unknown, isFirstRun: boolean): stri
   }
 }
 
-const mainTopics = topics.map((declaration) => declaration.name);
+/** The order in which a story reads best, for messages written at the same millisecond (in one transaction). */
+const storyOrder = [
+  "baton.requests",
+  "baton.runs",
+  "baton.tool-calls",
+  "baton.policy-decisions",
+  "baton.approval-requests",
+  "baton.approvals",
+  "baton.allowed-calls",
+  "baton.tool-intents",
+  "baton.tool-results",
+  "baton.tool-outcomes",
+  "baton.run-deadlines",
+  "baton.completed-runs",
+  "baton.drafts",
+  "baton.responses",
+];
+const mainTopics = [
+  ...storyOrder,
+  ...topics.map((declaration) => declaration.name).filter((name) => !storyOrder.includes(name)),
+];
 
 /** The main topic a concrete topic belongs to, and whether it is one of its retry topics or its dead letter. */
 function roleOf(topic: string): { main: string; role: "main" | "retry" | "dead-letter" } {
