@@ -1,9 +1,9 @@
 import { userInfo } from "node:os";
 import type { Command } from "commander";
-import { readTopic } from "../shared/kafka/topic-reader.ts";
 import type { ApprovalDecision, ApprovalRequest } from "../shared/schemas/records.ts";
 import { BatonError } from "../shared/errors.ts";
 import { openClient, signatureHeaders, type CliClient } from "./client.ts";
+import { readTopics } from "./read-topics.ts";
 import { runAction } from "./run-action.ts";
 
 /** An approval request still waiting, with the partition it is on: its run's partition number. */
@@ -11,14 +11,7 @@ export type PendingApproval = ApprovalRequest & { partition: number };
 
 /** The approval requests still waiting (the latest value of each key that is not a tombstone). */
 export async function pendingApprovals(client: CliClient): Promise<PendingApproval[]> {
-  const { kafka, codec } = client.backbone;
-  const messages = await readTopic({
-    kafka,
-    codec,
-    topic: "baton.approval-requests",
-    timeoutMs: 4_000,
-    until: () => false,
-  });
+  const messages = await readTopics(client, ["baton.approval-requests"]);
   const latest = new Map<string, PendingApproval | null>();
   for (const message of messages) {
     if (message.key !== null)

@@ -3,7 +3,8 @@ import { propagation } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { CliClient } from "./client.ts";
-import { redrive } from "./dlq-command.ts";
+import { redrive, staleLetters } from "./dlq-command.ts";
+import { deadLetterRetentionMs, stateRetentionMs } from "../shared/topics.ts";
 import { deadLetterHeaders } from "../shared/kafka/headers.ts";
 import { redriveHeaders } from "../shared/kafka/retry-routing.ts";
 import type { RawOutgoingMessage } from "../shared/kafka/producer.ts";
@@ -59,5 +60,22 @@ describe("redrive", () => {
     expect(span?.parentSpanContext?.spanId).toBe(deadLetterSpanId);
     expect(span?.links.map((link) => link.context.spanId)).toEqual([deadLetterSpanId]);
     expect(span?.attributes["baton.request_id"]).toBe("req-1");
+  });
+});
+
+describe("stale dead letters", () => {
+  const day = 86_400_000;
+  const now = Date.parse("2026-12-01T00:00:00Z");
+  const aged = (ageMs: number): ReadMessage => ({ ...deadLetter(), timestamp: now - ageMs });
+
+  it("counts a letter as stale once its records may be gone (their retention less an hour), not before", () => {
+    const fresh = aged(6 * day);
+    const edge = aged(7 * day - 30 * 60_000);
+    const old = aged(8 * day);
+    expect(staleLetters([fresh, edge, old], 7 * day, now)).toEqual([edge, old]);
+  });
+
+  it("counts no letter kept by the declared retentions as stale", () => {
+    expect(staleLetters([aged(deadLetterRetentionMs)], stateRetentionMs, now)).toEqual([]);
   });
 });

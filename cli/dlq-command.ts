@@ -1,11 +1,13 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { deadLetterHeaders } from "../shared/kafka/headers.ts";
-import { readTopic, type ReadMessage } from "../shared/kafka/topic-reader.ts";
+import type { ReadMessage } from "../shared/kafka/topic-reader.ts";
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { redrivenHeaders } from "../shared/kafka/retry-routing.ts";
 import { extractTraceContext } from "../shared/telemetry/propagation.ts";
-import { deadLetterTopicName, topics } from "../shared/topics.ts";
+import { BatonAdmin } from "../shared/kafka/admin.ts";
+import { deadLetterTopicName, stateRetentionMs, topics } from "../shared/topics.ts";
 import { openClient, type CliClient } from "./client.ts";
+import { readTopics } from "./read-topics.ts";
 import { runAction } from "./run-action.ts";
 
 interface DlqFilter {
@@ -37,12 +39,8 @@ function deadLetterTopics(filter: DlqFilter): string[] {
 
 /** Reads the dead letters that match a filter, from every dead-letter topic at once. */
 export async function findDeadLetters(client: CliClient, filter: DlqFilter): Promise<ReadMessage[]> {
-  const { kafka, codec } = client.backbone;
-  const all = await Promise.all(
-    deadLetterTopics(filter).map((topic) => readTopic({ kafka, codec, topic, timeoutMs: 4_000, until: () => false })),
-  );
-  return all
-    .flat()
+  const letters = await readTopics(client, deadLetterTopics(filter));
+  return letters
     .filter((message) => filter.request === undefined || message.key === filter.request)
     .filter((message) => filter.since === undefined || message.timestamp >= filter.since)
     .sort((a, b) => a.timestamp - b.timestamp);
@@ -89,6 +87,45 @@ export async function redrive(
     sent.push({ key: letter.key, to });
   }
   return sent;
+}
+
+/** Topics whose records a redrive relies on: run state and idempotency records. */
+const recordTopics = ["baton.runs", "baton.tool-outcomes", "baton.tool-intents"];
+
+/** How long before its records expire a letter counts as stale: a call's records are written before its letter. */
+const staleMarginMs = 60 * 60 * 1000;
+
+/**
+ * How long this cluster keeps run state and idempotency records: the shortest `retention.ms` of their topics (a
+ * cluster whose topics predate the declared retention may keep them for less), or the declared one.
+ */
+export async function recordsRetentionMs(client: CliClient): Promise<number> {
+  const admin = await BatonAdmin.connect(client.backbone.kafka);
+  try {
+    const retentions = await Promise.all(
+      recordTopics.map(async (topic) => {
+        const value = Number((await admin.describeTopic(topic, ["retention.ms"])).config["retention.ms"]);
+        return Number.isFinite(value) && value >= 0 ? value : Infinity;
+      }),
+    );
+    const shortest = Math.min(...retentions);
+    return Number.isFinite(shortest) ? shortest : stateRetentionMs;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Dead letters old enough that their run state and idempotency records may be gone: redriven, their request could
+ * run again and a tool with side effects be called twice.
+ */
+export function staleLetters(letters: readonly ReadMessage[], retentionMs: number, now: number): ReadMessage[] {
+  return letters.filter((letter) => now - letter.timestamp >= retentionMs - staleMarginMs);
+}
+
+function days(ms: number): string {
+  const value = ms / 86_400_000;
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} day${value === 1 ? "" : "s"}`;
 }
 
 function describe(letter: ReadMessage): string {
@@ -176,21 +213,38 @@ export function registerDlqCommands(program: Command): void {
     dlq.command("redrive").description("send matching dead letters back to their origin topic as a new attempt"),
   )
     .option("--dry-run", "only list what would be sent")
+    .option(
+      "--allow-stale",
+      "also send letters older than the run state and idempotency records (their side effects may happen twice)",
+    )
     .addHelpText(
       "after",
-      "\nExamples:\n  $ baton dlq redrive --request 7d3f0c2e-…\n  $ baton dlq redrive --topic baton.allowed-calls --since 1h\n",
+      "\nLetters older than the run state and idempotency records (baton.runs, baton.tool-outcomes, baton.tool-intents\n" +
+        "retention on this cluster, less an hour) are refused: their request could run again and repeat a side effect.\n" +
+        "\nExamples:\n  $ baton dlq redrive --request 7d3f0c2e-…\n  $ baton dlq redrive --topic baton.allowed-calls --since 1h\n",
     )
     .action(
-      runAction(async (options: DlqFilter & { dryRun?: boolean }) => {
+      runAction(async (options: DlqFilter & { dryRun?: boolean; allowStale?: boolean }) => {
         if (options.topic === undefined && options.request === undefined && options.since === undefined) {
           throw new Error("redrive needs a filter (--topic, --request or --since) so nothing is sent back by accident");
         }
         const client = await openClient();
         try {
           const letters = await findDeadLetters(client, options);
+          const retentionMs = await recordsRetentionMs(client);
+          const stale = new Set(staleLetters(letters, retentionMs, Date.now()));
           if (options.dryRun === true) {
-            for (const letter of letters) console.log(`would redrive: ${describe(letter)}`);
+            for (const letter of letters)
+              console.log(`would ${stale.has(letter) ? "refuse (stale)" : "redrive"}: ${describe(letter)}`);
             return;
+          }
+          if (stale.size > 0 && options.allowStale !== true) {
+            throw new Error(
+              `${stale.size} of ${letters.length} dead letters are older than the run state and idempotency records ` +
+                `this cluster keeps (${days(retentionMs)}, less an hour): redriven, their requests could run again and ` +
+                `repeat a side effect. Narrow the filter (--since ${Math.max(1, Math.floor((retentionMs - 3_600_000) / 3_600_000))}h), ` +
+                "or pass --allow-stale to send them anyway",
+            );
           }
           const sent = await redrive(client, letters);
           for (const message of sent) console.log(`redriven ${message.key ?? "(no key)"} -> ${message.to}`);

@@ -12,6 +12,8 @@ import { registerTraceCommand } from "./trace-command.ts";
 import { registerTopCommand } from "./top-command.ts";
 import { registerKeysCommands } from "./keys-command.ts";
 import { registerAclsCommands } from "./acls-command.ts";
+import { registerHistoryCommand } from "./history-command.ts";
+import { registerRewindCommand } from "./rewind-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerTraceCommand(program);
   registerTopCommand(program);
   registerAclsCommands(program);
+  registerHistoryCommand(program);
+  registerRewindCommand(program);
   registerDemoCommand(program);
   registerScaleCommand(program);
   registerKeysCommands(program);

@@ -2,12 +2,12 @@ import { randomUUID } from "node:crypto";
 import { InvalidArgumentError, type Command } from "commander";
 import { context, trace } from "@opentelemetry/api";
 import { TopicWatcher } from "../shared/kafka/topic-watcher.ts";
-import { readTopic } from "../shared/kafka/topic-reader.ts";
 import { fullTraceAttributes } from "../shared/telemetry/sampling.ts";
 import { withTenant } from "../shared/telemetry/propagation.ts";
 import type { Request, Response, RunState } from "../shared/schemas/records.ts";
 import { openClient, signatureHeaders, type CliClient } from "./client.ts";
 import { formatResponse, formatRun } from "./response-format.ts";
+import { readTopics } from "./read-topics.ts";
 import { runAction } from "./run-action.ts";
 
 function keyValue(pair: string, previous: Record<string, string>): Record<string, string> {
@@ -131,13 +131,10 @@ export function registerSubmitCommands(program: Command): void {
     .action(
       runAction(async (requestId: string, options: { json?: boolean }) => {
         const client = await openClient();
-        const { kafka, codec } = client.backbone;
         try {
           const [runs, responses] = await Promise.all(
             ["baton.runs", "baton.responses"].map((topic) =>
-              readTopic({ kafka, codec, topic, timeoutMs: 5_000, until: () => false }).then((messages) =>
-                messages.filter((message) => message.key === requestId),
-              ),
+              readTopics(client, [topic], { keys: (key) => key === requestId }),
             ),
           );
           const run = runs?.at(-1)?.value as RunState | undefined;

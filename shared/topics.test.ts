@@ -1,5 +1,17 @@
 import { describe, it, expect } from "vitest";
-import { expandTopics, retryTopicName, deadLetterTopicName, topics, type TopicDeclaration } from "./topics.ts";
+import { readFile } from "node:fs/promises";
+import {
+  deadLetterRetentionMs,
+  expandTopics,
+  replayRetentionMs,
+  retryTopicName,
+  deadLetterTopicName,
+  stageInputs,
+  stageInputTopics,
+  stateRetentionMs,
+  topics,
+  type TopicDeclaration,
+} from "./topics.ts";
 
 const day = 24 * 60 * 60 * 1000;
 
@@ -97,5 +109,56 @@ describe("the shipped topic list", () => {
       expect(declaration.partitions).toBeGreaterThan(0);
       expect([...declaration.retryDelaysMs]).toEqual([...declaration.retryDelaysMs].sort((a, b) => a - b));
     }
+  });
+});
+
+describe("retention", () => {
+  const inputs = Object.keys(stageInputs).flatMap((stage) =>
+    stageInputTopics(stage as keyof typeof stageInputs).flatMap((topic) =>
+      topics.some((declaration) => declaration.name === topic && declaration.deadLetter)
+        ? [topic, deadLetterTopicName(topic)]
+        : [topic],
+    ),
+  );
+  const retentionOf = (name: string): number =>
+    Number(expandTopics(topics).find((spec) => spec.name === name)?.config["retention.ms"]);
+
+  it("keeps run state and idempotency records longer than anything that can bring a request or call back", () => {
+    expect(stateRetentionMs).toBeGreaterThan(deadLetterRetentionMs);
+    expect(stateRetentionMs).toBeGreaterThan(replayRetentionMs);
+    expect(inputs.length).toBeGreaterThan(10);
+    for (const topic of inputs) {
+      const retention = retentionOf(topic);
+      expect(retention, topic).toBeGreaterThan(0);
+      expect(retention, topic).toBeLessThan(stateRetentionMs);
+    }
+    for (const topic of ["baton.runs", "baton.tool-outcomes", "baton.tool-intents"])
+      expect(retentionOf(topic), topic).toBe(stateRetentionMs);
+  });
+
+  it("keeps the per-request topics and dead letters for the replay retention", () => {
+    for (const topic of ["baton.requests", "baton.tool-calls", "baton.tool-results", "baton.responses"])
+      expect(retentionOf(topic), topic).toBe(replayRetentionMs);
+    expect(retentionOf("baton.allowed-calls.dlq")).toBe(deadLetterRetentionMs);
+  });
+});
+
+describe("stage inputs", () => {
+  it.each(Object.entries(stageInputs))(
+    "%s consumes the topics declared for it in its main.ts",
+    async (stage, declared) => {
+      const source = await readFile(new URL(`../services/${stage}/main.ts`, import.meta.url), "utf8");
+      const consumed = /\btopics: \[([^\]]*)\]/.exec(source)?.[1];
+      expect(consumed?.split(",").map((name) => name.trim().replace(/^"|"$/g, ""))).toEqual([...declared]);
+    },
+  );
+
+  it("a stage's group reads its inputs and their retry topics", () => {
+    expect(stageInputTopics("executor")).toEqual([
+      "baton.allowed-calls",
+      "baton.allowed-calls.retry.1s",
+      "baton.allowed-calls.retry.10s",
+      "baton.allowed-calls.retry.1m",
+    ]);
   });
 });

@@ -24,11 +24,29 @@ export interface TopicDeclaration {
 const day = 24 * 60 * 60 * 1000;
 
 /**
- * How long run state and idempotency records are kept: as long as the requests and dead letters that could bring
- * a request or call back (a duplicate submitted, a dead letter redriven). Older ones are forgotten by the broker
- * (`compact,delete`) and by the stages' in-memory tables.
+ * How long what replay needs is kept: the one retention setting to change (then `baton topics apply`). The
+ * per-request topics (a request's story, which `baton history` reads and `baton rewind` reads again) and the dead
+ * letters keep it; run state and idempotency records keep it and a day more ({@link stateRetentionMs}), so nothing
+ * that can bring a request or a call back (a duplicate submitted, a rewind, a dead letter redriven) outlives the
+ * records that stop a side effect from happening twice.
  */
-export const stateRetentionMs = 7 * day;
+export const replayRetentionMs = 14 * day;
+
+/** How long dead letters are kept: no longer than the records a redrive relies on. */
+export const deadLetterRetentionMs = replayRetentionMs;
+
+/**
+ * How long run state and idempotency records are kept: longer than anything that can bring a request or call back,
+ * by a day (a call's records are written before its dead letter; a redriven letter may wait in a retry topic).
+ * Older ones are forgotten by the broker (`compact,delete`) and by the stages' in-memory tables.
+ */
+export const stateRetentionMs = replayRetentionMs + day;
+
+/** Retry topics hold a message for its delay only; a week covers a stage stopped for days. */
+const retryRetentionMs = 7 * day;
+
+/** The policy decisions are the audit trail: kept 30 days, or as long as replay if that is longer. */
+const auditRetentionMs = Math.max(30 * day, replayRetentionMs);
 
 /** Default retry ladder of a stage: 1 s, 10 s, 60 s, then the dead letter. */
 export const defaultRetryDelaysMs = [1_000, 10_000, 60_000] as const;
@@ -53,7 +71,7 @@ function pipelineTopic(
     description,
     valueRecord,
     partitions: options.partitions ?? requestPartitions,
-    retentionMs: options.retentionMs ?? 7 * day,
+    retentionMs: options.retentionMs ?? replayRetentionMs,
     cleanupPolicy: options.cleanupPolicy ?? "delete",
     retryDelaysMs: options.retryDelaysMs ?? defaultRetryDelaysMs,
     deadLetter: options.deadLetter ?? true,
@@ -120,7 +138,7 @@ export const topics: readonly TopicDeclaration[] = [
     deadLetter: false,
   }),
   pipelineTopic("baton.policy-decisions", "baton.PolicyDecision", "Every policy decision: the audit trail", {
-    retentionMs: 30 * day,
+    retentionMs: auditRetentionMs,
     retryDelaysMs: [],
     deadLetter: false,
   }),
@@ -179,7 +197,7 @@ export function expandTopics(declarations: readonly TopicDeclaration[]): TopicSp
       specs.push({
         name: retryTopicName(declaration.name, delayMs),
         partitions: declaration.partitions,
-        config: { "cleanup.policy": "delete", "retention.ms": String(7 * day) },
+        config: { "cleanup.policy": "delete", "retention.ms": String(retryRetentionMs) },
         valueRecord: declaration.valueRecord,
         role: "retry",
       });
@@ -188,13 +206,29 @@ export function expandTopics(declarations: readonly TopicDeclaration[]): TopicSp
       specs.push({
         name: deadLetterTopicName(declaration.name),
         partitions: declaration.partitions,
-        config: { "cleanup.policy": "delete", "retention.ms": String(30 * day) },
+        config: { "cleanup.policy": "delete", "retention.ms": String(deadLetterRetentionMs) },
         valueRecord: null,
         role: "dead-letter",
       });
     }
   }
   return specs;
+}
+
+/** The topics each stage consumes (besides their retry topics), in consumer group `baton-<stage>`. */
+export const stageInputs = {
+  planner: ["baton.requests", "baton.tool-results", "baton.run-deadlines"],
+  policy: ["baton.tool-calls", "baton.approvals", "baton.drafts"],
+  executor: ["baton.allowed-calls"],
+  summarizer: ["baton.completed-runs"],
+} as const satisfies Record<string, readonly string[]>;
+
+/** The topics a stage's consumer group reads: its inputs and their retry topics. */
+export function stageInputTopics(stage: keyof typeof stageInputs): string[] {
+  return stageInputs[stage].flatMap((topic) => [
+    topic,
+    ...retryLadder(topic).map((delayMs) => retryTopicName(topic, delayMs)),
+  ]);
 }
 
 /** The retry ladder declared for a topic (empty for topics that are not a stage's input or not declared). */
@@ -262,13 +296,13 @@ function stageAccess(
 /** Every principal but the admin (a super user), with what it may do; stages write what their `*Topics` name. */
 export const principalAccess: readonly PrincipalAccess[] = [
   stageAccess("planner", {
-    consumes: ["baton.requests", "baton.tool-results", "baton.run-deadlines"],
+    consumes: stageInputs.planner,
     tables: ["baton.runs", "baton.tool-catalogs"],
     // baton.policy-decisions: the planner audits requests refused for their writer, and its tool output screening.
     writes: ["baton.tool-calls", "baton.runs", "baton.completed-runs", "baton.run-deadlines", "baton.policy-decisions"],
   }),
   stageAccess("policy", {
-    consumes: ["baton.tool-calls", "baton.approvals", "baton.drafts"],
+    consumes: stageInputs.policy,
     // The calls waiting for a person, which policy itself put there: the only calls a decision can run.
     tables: ["baton.approval-requests"],
     writes: [
@@ -280,12 +314,12 @@ export const principalAccess: readonly PrincipalAccess[] = [
     ],
   }),
   stageAccess("executor", {
-    consumes: ["baton.allowed-calls"],
+    consumes: stageInputs.executor,
     tables: ["baton.tool-outcomes", "baton.tool-intents"],
     writes: ["baton.tool-results", "baton.tool-outcomes", "baton.tool-intents", "baton.tool-catalogs"],
   }),
   // baton.policy-decisions: the summarizer audits its screening of tool output before it reaches an LLM.
-  stageAccess("summarizer", { consumes: ["baton.completed-runs"], writes: ["baton.drafts", "baton.policy-decisions"] }),
+  stageAccess("summarizer", { consumes: stageInputs.summarizer, writes: ["baton.drafts", "baton.policy-decisions"] }),
   {
     principal: "baton-submitter",
     description: "whoever submits requests (`baton submit --wait`, an application)",

@@ -237,10 +237,56 @@ export class BatonAdmin {
     }
   }
 
+  /**
+   * The earliest and end offsets of each partition of a topic. The end is read-committed (kafkajs's ListOffsets
+   * asks at READ_COMMITTED): the last stable offset, below any open transaction, which a reader can reach.
+   */
+  async partitionOffsets(topic: string): Promise<Array<{ partition: number; low: bigint; end: bigint }>> {
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return offsets.map((entry) => ({ partition: entry.partition, low: BigInt(entry.low), end: BigInt(entry.high) }));
+  }
+
   /** Latest (high-water) offsets of a topic, by partition. */
   async topicEndOffsets(topic: string): Promise<Map<number, string>> {
     const offsets = await this.admin.fetchTopicOffsets(topic);
     return new Map(offsets.map((partition) => [partition.partition, partition.high]));
+  }
+
+  /** A group's committed offset on each partition of a topic it has committed on; null where it has none. */
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint | null>> {
+    const [entry] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map(
+      (entry?.partitions ?? []).map((partition) => [
+        partition.partition,
+        Number(partition.offset) < 0 ? null : BigInt(partition.offset),
+      ]),
+    );
+  }
+
+  /**
+   * Per partition of a topic, the offset of the first message written at or after a time (epoch ms), or the end
+   * where none is, as `kafka-consumer-groups --reset-offsets --to-datetime` finds it.
+   */
+  async offsetsAtTime(topic: string, timestamp: number): Promise<Map<number, bigint>> {
+    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
+    return new Map(offsets.map((entry) => [entry.partition, BigInt(entry.offset)]));
+  }
+
+  /**
+   * Commits offsets for a consumer group, which must have no members (as `kafka-consumer-groups --reset-offsets
+   * --execute` does): where the group's next member reads those partitions from. Other partitions keep theirs.
+   */
+  async commitGroupOffsets(
+    groupId: string,
+    topic: string,
+    offsets: ReadonlyArray<{ partition: number; offset: bigint }>,
+  ): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.admin.setOffsets({
+      groupId,
+      topic,
+      partitions: offsets.map((entry) => ({ partition: entry.partition, offset: entry.offset.toString() })),
+    });
   }
 
   /** Moves a group's offsets on a topic to the earliest or latest message (the group must have no members). */
