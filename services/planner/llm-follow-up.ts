@@ -11,7 +11,7 @@ import type {
   ToolDescription,
 } from "../../shared/schemas/records.ts";
 import { catalogueText, parseLlmObject, toolProblems, toolsFor } from "./llm-planner.ts";
-import { advance, plannerTopics, type PlannerContext, type PlannerOutcome } from "./planner.ts";
+import { advance, pendingStep, plannerTopics, type PlannerContext, type PlannerOutcome } from "./planner.ts";
 import { parseWorkflowObject, type AnswerPart, type WorkflowStep } from "./workflow-file.ts";
 
 const instructions = `You are the planner of an orchestration layer for AI tools. The tool steps below already ran for
@@ -135,20 +135,7 @@ export function applyFollowUp(completed: PlannerOutcome, followUp: FollowUp, con
   if (run === undefined) return completed;
   if (followUp.kind === "steps") {
     const round = (followUpRound(run.workflow) ?? 0) + 1;
-    const added = followUp.steps.map((step): StepState => ({
-      stepId: step.id,
-      tool: step.tool,
-      needs: step.needs,
-      condition: step.when === undefined ? null : JSON.stringify(step.when),
-      argumentsTemplate: JSON.stringify(step.arguments),
-      timeoutMs: step.timeoutMs,
-      status: "PENDING",
-      output: null,
-      error: null,
-      attempts: 0,
-      dispatchedAt: null,
-      durationMs: 0,
-    }));
+    const added = followUp.steps.map(pendingStep);
     const reopened: RunState = {
       ...run,
       workflow: `llm-plan-follow-up-${round}`,

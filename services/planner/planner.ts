@@ -159,24 +159,29 @@ export function startRun(
     submittedAt: request.submittedAt,
     status: "RUNNING",
     answerTemplate: workflow.answer.length === 0 ? null : JSON.stringify(workflow.answer),
-    steps: workflow.steps.map((step): StepState => ({
-      stepId: step.id,
-      tool: step.tool,
-      needs: step.needs,
-      condition: step.when === undefined ? null : JSON.stringify(step.when),
-      argumentsTemplate: JSON.stringify(step.arguments),
-      timeoutMs: step.timeoutMs,
-      status: "PENDING",
-      output: null,
-      error: null,
-      attempts: 0,
-      dispatchedAt: null,
-      durationMs: 0,
-    })),
+    steps: workflow.steps.map(pendingStep),
     updatedAt: now,
     deadlineAt: now + deadlineOf(request, workflow, context),
   };
   return advance(run, context);
+}
+
+/** A workflow step as a run's step that has not started. */
+export function pendingStep(step: Workflow["steps"][number]): StepState {
+  return {
+    stepId: step.id,
+    tool: step.tool,
+    needs: step.needs,
+    condition: step.when === undefined ? null : JSON.stringify(step.when),
+    argumentsTemplate: JSON.stringify(step.arguments),
+    timeoutMs: step.timeoutMs,
+    status: "PENDING",
+    output: null,
+    error: null,
+    attempts: 0,
+    dispatchedAt: null,
+    durationMs: 0,
+  };
 }
 
 function deadlineOf(request: Request, workflow: Workflow, context: PlannerContext): number {
