@@ -103,6 +103,6 @@ export interface StageRunnerOptions<T> {
    * anything is read: load the state of the partitions now owned, drop the state of those given up.
    */
   onAssigned?: (owned: OwnedPartitions) => Promise<void>;
-  /** Called when kafkajs stops the group's consumer for good (a crash it does not restart), with the error. */
+  /** Called when kafkajs gives up on the group's consumer (a crash it does not restart), before the runner starts it again. */
   onConsumerGaveUp?: (error: Error) => void;
 }

@@ -66,7 +66,12 @@ export class StageRunner<T> {
       maxWaitTimeInMs: options.maxInFlightPerPartition === undefined ? 500 : 50,
     });
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) options.onConsumerGaveUp?.(payload.error);
+      if (payload.restart) return;
+      // kafkajs restarts a crashed consumer only for errors it calls retriable: after a broker restart, "failed to
+      // find group coordinator" stopped the group's consumer for good and the stage read nothing more. A refusal of
+      // Kafka's security is for the caller to report (it exits); anything else is started again.
+      options.onConsumerGaveUp?.(payload.error);
+      this.startAgainAfterCrash(payload.error, 1_000);
     });
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       options.metrics?.consumerLag.set(
@@ -129,12 +134,32 @@ export class StageRunner<T> {
       throw new BatonError("KAFKA_UNAVAILABLE", `consumer cannot start: ${(error as Error).message}`, { cause: error });
     }
     this.running = true;
-    await this.consumer.run({
+    await this.consumer.run(this.runConfig());
+  }
+
+  /** Runs the consumer again after kafkajs gave up on it, trying again (doubling up to 30 s) while it cannot. */
+  private startAgainAfterCrash(error: Error, delayMs: number): void {
+    if (!this.running) return;
+    this.options.logger.warn(
+      { stage: this.options.stage, err: error, retryInMs: delayMs },
+      "consumer stopped by kafkajs; starting it again",
+    );
+    setTimeout(() => {
+      if (!this.running) return;
+      this.consumer
+        .connect()
+        .then(() => this.consumer.run(this.runConfig()))
+        .catch((next: unknown) => this.startAgainAfterCrash(next as Error, Math.min(delayMs * 2, 30_000)));
+    }, delayMs);
+  }
+
+  private runConfig(): Parameters<Consumer["run"]>[0] {
+    return {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
       eachBatch: (payload) => this.eachBatch(payload),
-    });
+    };
   }
 
   /**
