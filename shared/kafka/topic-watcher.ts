@@ -19,6 +19,7 @@ export class TopicWatcher<T> {
   private readonly keepAll: boolean;
   private readonly all: Array<ReceivedMessage<T>> = [];
   private readonly kept = new Set<string>();
+  private running = false;
 
   /** `keepAll` keeps every message (not only each key's latest), for {@link matching}. */
   constructor(options: { kafka: Kafka; codec: AvroCodec; topic: string; keepAll?: boolean }) {
@@ -46,7 +47,7 @@ export class TopicWatcher<T> {
         resolve();
       }),
     );
-    await this.consumer.run({
+    const run: Parameters<Consumer["run"]>[0] = {
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
         next.set(partition, (BigInt(message.offset) + 1n).toString());
@@ -71,7 +72,14 @@ export class TopicWatcher<T> {
         for (const resolve of this.waiting.get(key) ?? []) resolve(received);
         this.waiting.delete(key);
       },
+    };
+    // kafkajs restarts a crashed consumer only for errors it calls retriable; after a broker restart it may give
+    // up ("failed to find group coordinator", retries exhausted): run it again, from where it was.
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) this.runAgain(run, 1_000);
     });
+    this.running = true;
+    await this.consumer.run(run);
     await joined;
   }
 
@@ -107,8 +115,19 @@ export class TopicWatcher<T> {
     return this.seen.get(key);
   }
 
+  private runAgain(run: Parameters<Consumer["run"]>[0], delayMs: number): void {
+    setTimeout(() => {
+      if (!this.running) return;
+      this.consumer
+        .connect()
+        .then(() => this.consumer.run(run))
+        .catch(() => this.runAgain(run, Math.min(delayMs * 2, 30_000)));
+    }, delayMs).unref();
+  }
+
   /** Stops following. */
   async stop(): Promise<void> {
+    this.running = false;
     await this.consumer.disconnect();
   }
 }
