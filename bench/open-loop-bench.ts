@@ -29,7 +29,9 @@ import { cpuBetween, descendantsOf, sampleCpu, type ProcessGroups } from "./proc
 const usage = `usage: node bench/open-loop-bench.ts [--rates 50,100,200] [--seconds 15] [--raw-seconds 10]
   [--flows lookup,support] [--sustained 400,800,1200,1500] [--sustained-seconds 10] [--hops-rate 100]
   [--tracing-rate 200] [--tracing-seconds 15] [--skip sustained,hops,tracing] [--servers-file bench/mcp-servers.yaml]
-  [--json results.json]`;
+  [--profile-dir DIR] [--json results.json]
+--profile-dir starts the stages under node --cpu-prof, writing one .cpuprofile per process there as it stops
+(read them with bench/cpu-profile-top.ts).`;
 
 const { values: options } = parseArgs({
   options: {
@@ -44,6 +46,7 @@ const { values: options } = parseArgs({
     "tracing-seconds": { type: "string", default: "15" },
     skip: { type: "string", default: "" },
     "servers-file": { type: "string", default: join(import.meta.dirname, "mcp-servers.yaml") },
+    "profile-dir": { type: "string" },
     json: { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -97,6 +100,11 @@ const stageEnv = (tracing: boolean): Record<string, string> => ({
   OTEL_TRACES_EXPORTER: tracing ? "zipkin" : "none",
   BATON_TOOLS_DATA_DIR: toolsDataDir,
   MCP_SERVERS_FILE: options["servers-file"],
+  ...(options["profile-dir"] === undefined
+    ? {}
+    : {
+        NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options["profile-dir"]}`,
+      }),
 });
 
 /** Starts the four stages (the demo's, stopped first: they share the consumer groups) and names their processes. */
