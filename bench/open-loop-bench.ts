@@ -165,6 +165,25 @@ await Promise.all([rawWatcher.start(), responses.start()]);
 
 /** Responses that came back other than a right answer (refused, failed, or with fewer tool steps than the flow's). */
 const unexpected = new Map<FlowName, number>();
+/** Requests sent and not answered yet, late ones included: a step starts once the last one's backlog is gone. */
+let outstanding = 0;
+/** Waits until every request sent so far is answered, at most `maxMs`; how many were still out then. */
+async function settle(maxMs = 45_000): Promise<number> {
+  const deadline = performance.now() + maxMs;
+  if (outstanding > 0) process.stderr.write(`waiting for ${outstanding} answers still out…\n`);
+  while (outstanding > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+  return outstanding;
+}
+/** Waits for the response to `key`, counted in {@link outstanding} until it comes or times out. */
+async function response(key: string, timeoutMs: number) {
+  outstanding += 1;
+  try {
+    return await responses.waitFor(key, timeoutMs);
+  } finally {
+    outstanding -= 1;
+  }
+}
+
 /** Epoch ms each request's response reached the benchmark, for the hop breakdown. */
 const receivedAt = new Map<string, number>();
 
@@ -182,10 +201,38 @@ function request(flow: FlowName): Request {
 /** A result and the CPU each process group used over it. */
 interface Measured extends OpenLoopResult {
   cpuMs: Map<string, number>;
+  /** CPU ms per request of each group, less what it uses idle over the same time. */
+  netCpuMs: Map<string, number>;
+}
+
+/** CPU ms per second each group uses with no requests coming (the broker's own housekeeping, polls, timers). */
+let idleCpuPerSecond = new Map<string, number>();
+async function measureIdle(seconds = 5): Promise<void> {
+  await settle();
+  const before = await sampleCpu(groups);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const used = cpuBetween(before, await sampleCpu(groups));
+  idleCpuPerSecond = new Map([...used].map(([name, ms]) => [name, ms / seconds]));
+}
+
+/** Adds to a result the CPU its groups used since `before` (sampled at `startedAt`), gross and net of idle. */
+async function withCpu(result: OpenLoopResult, before: Map<string, number>, startedAt: number): Promise<Measured> {
+  const cpuMs = cpuBetween(before, await sampleCpu(groups));
+  const seconds = (performance.now() - startedAt) / 1000;
+  const netCpuMs = new Map(
+    [...cpuMs].map(([name, ms]) => [
+      name,
+      (ms - (idleCpuPerSecond.get(name) ?? 0) * seconds) / Math.max(1, result.answered),
+    ]),
+  );
+  return { ...result, cpuMs, netCpuMs };
 }
 
 async function measure(target: FlowName | "raw", rate: number, durationMs: number, drain = drainMs) {
+  const stillOut = await settle();
+  if (stillOut > 0) process.stderr.write(`${stillOut} answers of earlier steps still out; going on\n`);
   const before = await sampleCpu(groups);
+  const startedAt = performance.now();
   const result = await runOpenLoop({
     rate,
     durationMs,
@@ -196,17 +243,17 @@ async function measure(target: FlowName | "raw", rate: number, durationMs: numbe
     },
     awaitAnswer: async (key, timeoutMs) => {
       if (target === "raw") return rawWatcher.waitFor(key, timeoutMs);
-      const response = await responses.waitFor(key, timeoutMs);
+      const answer = await response(key, timeoutMs);
       receivedAt.set(key, Date.now());
-      const { status, steps } = response.value;
+      const { status, steps } = answer.value;
       const succeeded = steps.filter((step) => step.status === "SUCCEEDED").length;
       if (status !== "ANSWERED" || succeeded < flows[target].toolSteps)
         unexpected.set(target, (unexpected.get(target) ?? 0) + 1);
-      return response;
+      return answer;
     },
     send: (messages) => producer.send(messages),
   });
-  return { ...result, cpuMs: cpuBetween(before, await sampleCpu(groups)) } satisfies Measured;
+  return withCpu(result, before, startedAt);
 }
 
 const fixed = (value: number, digits = 1): string => (Number.isFinite(value) ? value.toFixed(digits) : "-");
@@ -218,8 +265,9 @@ const baton = (cpu: Map<string, number>): number =>
   [...cpu].filter(([name]) => name !== "bench" && name !== "zipkin").reduce((sum, [, ms]) => sum + ms, 0);
 function cpuLine(result: Measured): string {
   const per = (ms: number) => fixed(ms / Math.max(1, result.answered), 2);
-  const parts = [...result.cpuMs].map(([name, ms]) => `${name} ${per(ms)}`);
-  return `  CPU ms/request: ${parts.join(", ")}; Baton + broker ${per(baton(result.cpuMs))}`;
+  const net = result.netCpuMs;
+  const parts = [...result.cpuMs].map(([name, ms]) => `${name} ${per(ms)} (${fixed(net.get(name) ?? 0, 2)})`);
+  return `  CPU ms/request (net of idle): ${parts.join(", ")}; Baton + broker ${per(baton(result.cpuMs))} (${fixed(baton(net), 2)})`;
 }
 
 const fixedRate: Array<{ rate: number; raw: Measured; flows: Partial<Record<FlowName, Measured>> }> = [];
@@ -232,6 +280,8 @@ async function runSteps(): Promise<void> {
   process.stderr.write("warming up…\n");
   await measure("raw", 50, 3_000, 5_000);
   for (const flow of flowNames) await measure(flow, 50, 4_000, 10_000);
+  await measureIdle();
+  console.log(`idle CPU ms/s: ${[...idleCpuPerSecond].map(([name, ms]) => `${name} ${fixed(ms)}`).join(", ")}`);
 
   for (const rate of rates) {
     process.stderr.write(`${rate} req/s: raw round trip ${rawMs / 1000} s…\n`);
@@ -271,11 +321,13 @@ async function runSteps(): Promise<void> {
     "response produced → read by the client",
   ];
   if (!skipped.has("hops")) {
+    await settle();
     process.stderr.write(`where a lookup's time goes: ${hopsRate} req/s for 10 s, every hop watched…\n`);
     const watchers = hopTopics.slice(0, -1).map((topic) => new TopicWatcher<unknown>({ kafka, codec, topic }));
     await Promise.all(watchers.map((watcher) => watcher.start()));
     const sentKeys: string[] = [];
     const before = await sampleCpu(groups);
+    const startedAt = performance.now();
     const result = await runOpenLoop({
       rate: hopsRate,
       durationMs: 10_000,
@@ -286,14 +338,14 @@ async function runSteps(): Promise<void> {
         return { topic: "baton.requests", key: value.requestId, value };
       },
       awaitAnswer: async (key, timeoutMs) => {
-        const response = await responses.waitFor(key, timeoutMs);
+        const answer = await response(key, timeoutMs);
         receivedAt.set(key, Date.now());
-        return response;
+        return answer;
       },
       send: (messages) => producer.send(messages),
     });
     console.log(line(`lookup ${hopsRate}/s with every hop watched`, result));
-    console.log(cpuLine({ ...result, cpuMs: cpuBetween(before, await sampleCpu(groups)) }));
+    console.log(cpuLine(await withCpu(result, before, startedAt)));
     const perHop: number[][] = hopLabels.map(() => []);
     for (const key of sentKeys) {
       const times = [
@@ -327,8 +379,6 @@ async function runSteps(): Promise<void> {
       );
       console.log(cpuLine(result));
       if (!held) {
-        process.stderr.write("letting the backlog drain…\n");
-        await new Promise((resolve) => setTimeout(resolve, 20_000));
         break;
       }
     }
@@ -377,7 +427,7 @@ for (const flow of flowNames) {
     const result = measured[flow];
     if (result === undefined) continue;
     console.log(
-      `  ${rate} | ${fixed(p(result, 50))} | ${fixed(p(result, 90))} | ${fixed(p(result, 99))} | ${fixed(result.latencies.at(-1) ?? Number.NaN)} | ${result.answered}/${result.sent} | ${fixed(p(raw, 50))} | ${fixed(p(raw, 99))} | ${fixed(p(result, 50) / p(raw, 50))} | ${fixed(p(result, 99) / p(raw, 99))} | ${fixed(baton(result.cpuMs) / Math.max(1, result.answered), 2)}`,
+      `  ${rate} | ${fixed(p(result, 50))} | ${fixed(p(result, 90))} | ${fixed(p(result, 99))} | ${fixed(result.latencies.at(-1) ?? Number.NaN)} | ${result.answered}/${result.sent} | ${fixed(p(raw, 50))} | ${fixed(p(raw, 99))} | ${fixed(p(result, 50) / p(raw, 50))} | ${fixed(p(result, 99) / p(raw, 99))} | ${fixed(baton(result.cpuMs) / Math.max(1, result.answered), 2)} (${fixed(baton(result.netCpuMs), 2)})`,
     );
   }
   console.log(`  unexpected answers: ${unexpected.get(flow) ?? 0}`);
@@ -388,11 +438,11 @@ if (sustained.length > 0)
   );
 if (tracingRuns.off !== undefined && tracingRuns.on !== undefined) {
   const { off, on } = tracingRuns;
-  const offCpu = baton(off.cpuMs) / Math.max(1, off.answered);
-  const onCpu = baton(on.cpuMs) / Math.max(1, on.answered);
-  const zipkinCpu = (on.cpuMs.get("zipkin") ?? 0) / Math.max(1, on.answered);
+  const offCpu = baton(off.netCpuMs);
+  const onCpu = baton(on.netCpuMs);
+  const zipkinCpu = on.netCpuMs.get("zipkin") ?? 0;
   console.log(
-    `tracing at ${tracingRate} req/s: off p50 ${fixed(p(off, 50))} p99 ${fixed(p(off, 99))} ms, ${fixed(offCpu, 2)} CPU ms/req; on p50 ${fixed(p(on, 50))} p99 ${fixed(p(on, 99))} ms, ${fixed(onCpu, 2)} CPU ms/req (+ Zipkin ${fixed(zipkinCpu, 2)}): CPU-bound throughput ${fixed((1 - offCpu / onCpu) * 100)} % lower (aim: ≤ 10 %)`,
+    `tracing at ${tracingRate} req/s: off p50 ${fixed(p(off, 50))} p99 ${fixed(p(off, 99))} ms, ${fixed(offCpu, 2)} CPU ms/req net of idle; on p50 ${fixed(p(on, 50))} p99 ${fixed(p(on, 99))} ms, ${fixed(onCpu, 2)} CPU ms/req (+ Zipkin ${fixed(zipkinCpu, 2)}): CPU-bound throughput ${fixed((1 - offCpu / onCpu) * 100)} % lower (aim: ≤ 10 %)`,
   );
 }
 const worst200 = fixedRate.find((entry) => entry.rate === 200);
@@ -422,6 +472,7 @@ if (options.json !== undefined) {
     cpuMsPerRequest: Object.fromEntries(
       [...result.cpuMs].map(([name, ms]) => [name, ms / Math.max(1, result.answered)]),
     ),
+    netCpuMsPerRequest: Object.fromEntries(result.netCpuMs),
   });
   await writeFile(
     options.json,
