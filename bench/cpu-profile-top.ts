@@ -26,7 +26,7 @@ if (positionals.length === 0) {
 
 /** The package (node_modules/<name>), the repository folder (shared/kafka, services/planner…) or the runtime part. */
 function placeOf(url: string, functionName: string): string {
-  if (url === "") return functionName.startsWith("(") ? functionName : "(native)";
+  if (url === "") return functionName.startsWith("(") ? functionName : "node native bindings";
   const inPackage = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (inPackage?.[1] !== undefined) return inPackage[1];
   if (url.startsWith("node:")) return "node internals";

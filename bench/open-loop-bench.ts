@@ -24,7 +24,7 @@ import { stackStatus } from "../cli/stack/stack.ts";
 import { stackVersions } from "../cli/stack/stack-services.ts";
 import { startPipeline, stopPipeline, waitForInstances } from "../cli/stack/pipeline-processes.ts";
 import { percentile, runOpenLoop, type OpenLoopResult } from "./open-loop-load.ts";
-import { cpuBetween, descendantsOf, sampleCpu, type ProcessGroups } from "./process-cpu.ts";
+import { cpuBetween, descendantsOf, sampleCpu, sampleThreads, type ProcessGroups } from "./process-cpu.ts";
 
 const usage = `usage: node bench/open-loop-bench.ts [--rates 50,100,200] [--seconds 15] [--raw-seconds 10]
   [--flows lookup,support] [--sustained 400,800,1200,1500] [--sustained-seconds 10] [--hops-rate 100]
@@ -203,6 +203,14 @@ interface Measured extends OpenLoopResult {
   cpuMs: Map<string, number>;
   /** CPU ms per request of each group, less what it uses idle over the same time. */
   netCpuMs: Map<string, number>;
+  /** CPU ms per request of the broker's threads, by role, busiest first. */
+  brokerThreadsMs: Array<[string, number]>;
+}
+
+/** The broker's threads' CPU so far, by role (empty when the broker is not ours to see). */
+async function brokerThreads(): Promise<Map<string, number>> {
+  const broker = groups.get("broker")?.[0];
+  return broker === undefined ? new Map() : sampleThreads(broker);
 }
 
 /** CPU ms per second each group uses with no requests coming (the broker's own housekeeping, polls, timers). */
@@ -216,8 +224,17 @@ async function measureIdle(seconds = 5): Promise<void> {
 }
 
 /** Adds to a result the CPU its groups used since `before` (sampled at `startedAt`), gross and net of idle. */
-async function withCpu(result: OpenLoopResult, before: Map<string, number>, startedAt: number): Promise<Measured> {
+async function withCpu(
+  result: OpenLoopResult,
+  before: Map<string, number>,
+  startedAt: number,
+  threadsBefore: Map<string, number>,
+): Promise<Measured> {
   const cpuMs = cpuBetween(before, await sampleCpu(groups));
+  const brokerThreadsMs = [...cpuBetween(threadsBefore, await brokerThreads())]
+    .map(([role, ms]): [string, number] => [role, ms / Math.max(1, result.answered)])
+    .filter(([, ms]) => ms > 0)
+    .sort((a, b) => b[1] - a[1]);
   const seconds = (performance.now() - startedAt) / 1000;
   const netCpuMs = new Map(
     [...cpuMs].map(([name, ms]) => [
@@ -225,13 +242,14 @@ async function withCpu(result: OpenLoopResult, before: Map<string, number>, star
       (ms - (idleCpuPerSecond.get(name) ?? 0) * seconds) / Math.max(1, result.answered),
     ]),
   );
-  return { ...result, cpuMs, netCpuMs };
+  return { ...result, cpuMs, netCpuMs, brokerThreadsMs };
 }
 
 async function measure(target: FlowName | "raw", rate: number, durationMs: number, drain = drainMs) {
   const stillOut = await settle();
   if (stillOut > 0) process.stderr.write(`${stillOut} answers of earlier steps still out; going on\n`);
   const before = await sampleCpu(groups);
+  const threadsBefore = await brokerThreads();
   const startedAt = performance.now();
   const result = await runOpenLoop({
     rate,
@@ -253,7 +271,7 @@ async function measure(target: FlowName | "raw", rate: number, durationMs: numbe
     },
     send: (messages) => producer.send(messages),
   });
-  return withCpu(result, before, startedAt);
+  return withCpu(result, before, startedAt, threadsBefore);
 }
 
 const fixed = (value: number, digits = 1): string => (Number.isFinite(value) ? value.toFixed(digits) : "-");
@@ -267,7 +285,8 @@ function cpuLine(result: Measured): string {
   const per = (ms: number) => fixed(ms / Math.max(1, result.answered), 2);
   const net = result.netCpuMs;
   const parts = [...result.cpuMs].map(([name, ms]) => `${name} ${per(ms)} (${fixed(net.get(name) ?? 0, 2)})`);
-  return `  CPU ms/request (net of idle): ${parts.join(", ")}; Baton + broker ${per(baton(result.cpuMs))} (${fixed(baton(net), 2)})`;
+  const threads = result.brokerThreadsMs.slice(0, 5).map(([role, ms]) => `${role} ${fixed(ms, 2)}`);
+  return `  CPU ms/request (net of idle): ${parts.join(", ")}; Baton + broker ${per(baton(result.cpuMs))} (${fixed(baton(net), 2)})\n  broker threads, CPU ms/request: ${threads.join(", ")}`;
 }
 
 const fixedRate: Array<{ rate: number; raw: Measured; flows: Partial<Record<FlowName, Measured>> }> = [];
@@ -327,6 +346,7 @@ async function runSteps(): Promise<void> {
     await Promise.all(watchers.map((watcher) => watcher.start()));
     const sentKeys: string[] = [];
     const before = await sampleCpu(groups);
+    const threadsBefore = await brokerThreads();
     const startedAt = performance.now();
     const result = await runOpenLoop({
       rate: hopsRate,
@@ -345,7 +365,7 @@ async function runSteps(): Promise<void> {
       send: (messages) => producer.send(messages),
     });
     console.log(line(`lookup ${hopsRate}/s with every hop watched`, result));
-    console.log(cpuLine(await withCpu(result, before, startedAt)));
+    console.log(cpuLine(await withCpu(result, before, startedAt, threadsBefore)));
     const perHop: number[][] = hopLabels.map(() => []);
     for (const key of sentKeys) {
       const times = [
@@ -478,6 +498,7 @@ if (options.json !== undefined) {
       [...result.cpuMs].map(([name, ms]) => [name, ms / Math.max(1, result.answered)]),
     ),
     netCpuMsPerRequest: Object.fromEntries(result.netCpuMs),
+    brokerThreadsMsPerRequest: Object.fromEntries(result.brokerThreadsMs),
   });
   await writeFile(
     options.json,

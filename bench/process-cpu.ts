@@ -68,3 +68,23 @@ export async function sampleCpu(groups: ProcessGroups): Promise<Map<string, numb
 export function cpuBetween(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
   return new Map([...after].map(([name, ms]) => [name, ms - (before.get(name) ?? 0)]));
 }
+
+/**
+ * CPU milliseconds so far of each thread of `pid`, summed by thread name with numbering dropped (the JVM names a
+ * broker's threads by role: `data-plane-kafk…` request handlers and network threads, `TxnMarkerSender…`, GC, JIT).
+ * Linux keeps 15 characters of a thread's name.
+ */
+export async function sampleThreads(pid: number): Promise<Map<string, number>> {
+  const sample = new Map<string, number>();
+  const threads = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  await Promise.all(
+    threads.map(async (thread) => {
+      const name = await readFile(`/proc/${pid}/task/${thread}/comm`, "utf8").catch(() => undefined);
+      const stat = await readStat(Number(thread));
+      if (name === undefined || stat === undefined) return;
+      const role = name.trim().replace(/[-#]?\d+$/, "");
+      sample.set(role, (sample.get(role) ?? 0) + stat.cpuMs);
+    }),
+  );
+  return sample;
+}
