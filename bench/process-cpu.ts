@@ -10,8 +10,8 @@ const ticksPerSecond = ((): number => {
   }
 })();
 
-/** A process's parent and CPU time from /proc/<pid>/stat; undefined once it is gone. */
-async function readStat(pid: number): Promise<{ parent: number; cpuMs: number } | undefined> {
+/** A process's (or, with a `/task/<tid>` path, a thread's) parent and CPU time from its stat file; undefined once gone. */
+async function readStat(pid: number | string): Promise<{ parent: number; cpuMs: number } | undefined> {
   const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
   // Fields after the command name, which is in parentheses and may itself hold spaces: state is field 3.
@@ -80,7 +80,7 @@ export async function sampleThreads(pid: number): Promise<Map<string, number>> {
   await Promise.all(
     threads.map(async (thread) => {
       const name = await readFile(`/proc/${pid}/task/${thread}/comm`, "utf8").catch(() => undefined);
-      const stat = await readStat(Number(thread));
+      const stat = await readStat(`${pid}/task/${thread}`);
       if (name === undefined || stat === undefined) return;
       const role = name.trim().replace(/[-#]?\d+$/, "");
       sample.set(role, (sample.get(role) ?? 0) + stat.cpuMs);
