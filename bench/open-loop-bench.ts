@@ -307,6 +307,7 @@ async function runSteps(): Promise<void> {
     const raw = await measure("raw", rate, rawMs);
     const entry: (typeof fixedRate)[number] = { rate, raw, flows: {} };
     console.log(line(`raw round trip ${rate}/s`, raw));
+    console.log(cpuLine(raw));
     for (const flow of flowNames) {
       process.stderr.write(`${rate} req/s: ${flow} flow ${stepMs / 1000} s…\n`);
       const result = await measure(flow, rate, stepMs);
