@@ -133,6 +133,22 @@ async function stopStages(): Promise<void> {
 process.once("SIGINT", () => {
   void stopStages().finally(() => process.exit(130));
 });
+process.once("uncaughtException", (error) => {
+  process.stderr.write(`${error.stack ?? String(error)}\n`);
+  void stopStages().finally(() => process.exit(1));
+});
+
+/** Runs `attempt` until it succeeds, up to `tries` times, 500 ms apart (a topic just created has no leader yet). */
+async function retried<T>(attempt: () => Promise<T>, tries = 10): Promise<T> {
+  for (let count = 1; ; count += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (count >= tries) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
 
 await bringUpStack({ quietIfRunning: true });
 process.stderr.write("starting the four stages (tracing off)…\n");
@@ -161,7 +177,7 @@ if (requestSchema === undefined) throw new Error("schemas/request.avsc missing")
 await registry.apply(valueSubject(rawTopic), requestSchema);
 const rawWatcher = new TopicWatcher<Request>({ kafka, codec, topic: rawTopic });
 const responses = new TopicWatcher<Response>({ kafka, codec, topic: "baton.responses" });
-await Promise.all([rawWatcher.start(), responses.start()]);
+await Promise.all([retried(() => rawWatcher.start()), retried(() => responses.start())]);
 
 /** Responses that came back other than a right answer (refused, failed, or with fewer tool steps than the flow's). */
 const unexpected = new Map<FlowName, number>();
