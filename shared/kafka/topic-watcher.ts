@@ -1,8 +1,15 @@
 import { randomUUID } from "node:crypto";
+import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
 import type { Consumer, Kafka } from "kafkajs";
 import type { AvroCodec } from "../schemas/codec.ts";
 import { BatonError } from "../errors.ts";
 import { toReceived, type ReceivedMessage } from "./received-message.ts";
+
+/** Kafka errors kafkajs marks retriable (a partition without a leader yet), asked again for up to about 10 s. */
+const endsRetry = retry(
+  handleWhen((error) => (error as { retriable?: unknown }).retriable === true),
+  { maxAttempts: 10, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2_000 }) },
+);
 
 /**
  * Follows a topic from its current end, keeping the latest message of each key, and lets callers wait for
@@ -34,7 +41,8 @@ export class TopicWatcher<T> {
   async start(): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
-    const ends = await admin.fetchTopicOffsets(this.topic).finally(() => admin.disconnect());
+    // A topic created a moment ago may have no partition leader yet (NOT_LEADER_FOR_PARTITION): ask again.
+    const ends = await endsRetry.execute(() => admin.fetchTopicOffsets(this.topic)).finally(() => admin.disconnect());
     // Where to read from next per partition: the topic's end at the start, then past each message seen. Set again
     // at every join, so a consumer that kafkajs restarts (a coordinator still loading, a broker restart) goes on
     // from there rather than from the end.
