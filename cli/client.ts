@@ -21,8 +21,8 @@ export interface CliClient {
 }
 
 /** Connects the CLI as a client of the pipeline (service `baton-cli` in traces). */
-export async function openClient(): Promise<CliClient> {
-  const config = loadCliConfig();
+export async function openClient(overrides: Record<string, string> = {}): Promise<CliClient> {
+  const config = loadCliConfig(overrides);
   const signer =
     config.BATON_PRINCIPAL === undefined || config.BATON_SIGNING_KEY_FILE === undefined
       ? undefined

@@ -24,7 +24,7 @@ export const cliConfigSchema = backboneConfigSchema
 /** The CLI's settings. */
 export type CliConfig = BackboneConfig & z.output<typeof cliConfigSchema>;
 
-/** The CLI's settings: the backbone's and its own, read from the environment once. */
-export function loadCliConfig(): CliConfig {
-  return parseConfig(cliConfigSchema, process.env);
+/** The CLI's settings: the backbone's and its own, read from the environment once (with `overrides` on top). */
+export function loadCliConfig(overrides: Record<string, string> = {}): CliConfig {
+  return parseConfig(cliConfigSchema, { ...process.env, ...overrides });
 }

@@ -70,8 +70,7 @@ export function registerDemoCommand(program: Command): void {
         }
 
         // The demo's requests go in as the submitter, who may write requests and read responses, nothing else.
-        if (secure) Object.assign(process.env, secureStackEnv("baton-submitter"));
-        const client = await openClient();
+        const client = await openClient(secure ? secureStackEnv("baton-submitter") : {});
         const { kafka, codec } = client.backbone;
         const watcher = new TopicWatcher<Response>({ kafka, codec, topic: "baton.responses" });
         try {
