@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import type { TriggerDeclaration } from "./trigger-schema.ts";
 import { triggerSchema } from "./trigger-schema.ts";
 import {
   cronRequest,
@@ -11,7 +10,7 @@ import {
 } from "./trigger-requests.ts";
 
 function entry(declaration: Record<string, unknown>): WorkflowTrigger {
-  return { workflow: "orders", trigger: triggerSchema.parse(declaration) as TriggerDeclaration };
+  return { workflow: "orders", trigger: triggerSchema.parse(declaration) };
 }
 
 const topicTrigger = entry({
