@@ -72,6 +72,12 @@ describe("a workflow's triggers", () => {
     expect(message).toContain("triggers.3.tenant:");
   });
 
+  it("checks the cron expression even when the time zone is also wrong", () => {
+    const message = problemsOf(`  - { name: a, cron: "99 * * * *", timezone: Nowhere/Land, tenant: demo, input: x }`);
+    expect(message).toContain("triggers.0.timezone: unknown time zone Nowhere/Land");
+    expect(message).toContain("triggers.0.cron: not a valid cron expression");
+  });
+
   it("refuses a trigger that is both or neither cron and topic, and keys of the other kind", () => {
     expect(problemsOf(`  - { name: both, cron: "* * * * *", topic: t, tenant: demo, input: x }`)).toContain(
       "triggers.0.cron: a trigger has either cron or topic",

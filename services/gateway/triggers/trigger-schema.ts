@@ -47,8 +47,9 @@ export const triggerSchema = z
     }
     if (trigger.timezone !== undefined && !isTimeZone(trigger.timezone))
       problem("timezone", `unknown time zone ${trigger.timezone} (an IANA name such as Europe/Berlin, or UTC)`);
-    if (trigger.cron !== undefined && (trigger.timezone === undefined || isTimeZone(trigger.timezone))) {
-      const cronProblem = cronExpressionProblem(trigger.cron, trigger.timezone);
+    if (trigger.cron !== undefined) {
+      const zone = trigger.timezone !== undefined && isTimeZone(trigger.timezone) ? trigger.timezone : undefined;
+      const cronProblem = cronExpressionProblem(trigger.cron, zone);
       if (cronProblem !== undefined) problem("cron", cronProblem);
     }
     const roots = trigger.cron === undefined ? ["fire", "record"] : ["fire"];
