@@ -179,7 +179,7 @@ describe("triggers", () => {
       const first = requestIdsOf(orders.first);
       expect(first).toHaveLength(1);
       expect(requestIdsOf(orders.paid)).toEqual([]);
-      expect(second).toMatch(new RegExp(`^trigger:order-lookup:new-order:${triggerTopic}:0:\\d+$`));
+      expect(second).toMatch(new RegExp(`^trigger:order-lookup:new-order:${triggerTopic}:0:\\d+:\\d+$`));
       const firstRequest = requests.matching((key) => key === first[0])[0]?.value;
       expect(firstRequest).toMatchObject({
         tenant: "demo",

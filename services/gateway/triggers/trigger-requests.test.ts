@@ -57,7 +57,7 @@ describe("cron fires", () => {
 });
 
 describe("topic fires", () => {
-  it("a matching record makes a request from its fields, its id from topic, partition and offset", () => {
+  it("a matching record makes a request from its fields, its id from topic, partition, offset and timestamp", () => {
     const outcome = recordOutcome(
       topicTrigger,
       record({ status: "NEW", total: 25, orderId: "A-7", customer: { email: "ann@example.com" } }),
@@ -66,7 +66,7 @@ describe("topic fires", () => {
     expect(outcome).toEqual({
       kind: "fire",
       request: {
-        requestId: "trigger:orders:new-order:shop.orders:3:42",
+        requestId: "trigger:orders:new-order:shop.orders:3:42:1",
         tenant: "demo",
         input: "Order A-7 for 25",
         workflow: "orders",
@@ -74,9 +74,11 @@ describe("topic fires", () => {
         submittedAt: 9,
       },
     });
-    expect(recordRequestId(topicTrigger, { topic: "shop.orders", partition: 3, offset: "43" })).not.toBe(
-      recordRequestId(topicTrigger, { topic: "shop.orders", partition: 3, offset: "42" }),
-    );
+    const at = { topic: "shop.orders", partition: 3, offset: "42", timestamp: 1 };
+    expect(recordRequestId(topicTrigger, at)).toBe(recordRequestId(topicTrigger, { ...at }));
+    expect(recordRequestId(topicTrigger, { ...at, offset: "43" })).not.toBe(recordRequestId(topicTrigger, at));
+    // The topic deleted and created again: the same offset holds another record, written at another time.
+    expect(recordRequestId(topicTrigger, { ...at, timestamp: 2 })).not.toBe(recordRequestId(topicTrigger, at));
   });
 
   it("a record that does not match fires nothing, including one with a missing or mistyped field", () => {

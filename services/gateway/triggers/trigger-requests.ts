@@ -40,9 +40,17 @@ export function cronRequestId(entry: WorkflowTrigger, scheduledAt: Date): string
   return `trigger:${entry.workflow}:${entry.trigger.name}:${scheduledAt.toISOString()}`;
 }
 
-/** The requestId of a topic fire: the record's position, so a record read again (redelivered, replayed) is one run. */
-export function recordRequestId(entry: WorkflowTrigger, record: Pick<TriggerRecord, "topic" | "partition" | "offset">) {
-  return `trigger:${entry.workflow}:${entry.trigger.name}:${record.topic}:${record.partition}:${record.offset}`;
+/**
+ * The requestId of a topic fire: the record's position and its timestamp, so a record read again (redelivered,
+ * replayed) is one run. The timestamp is stored with the record, the same at every read; it tells apart the records
+ * at one position of a topic deleted and created again, whose offsets start over.
+ */
+export function recordRequestId(
+  entry: WorkflowTrigger,
+  record: Pick<TriggerRecord, "topic" | "partition" | "offset" | "timestamp">,
+): string {
+  const { topic, partition, offset, timestamp } = record;
+  return `trigger:${entry.workflow}:${entry.trigger.name}:${topic}:${partition}:${offset}:${timestamp}`;
 }
 
 /** The request a cron trigger submits for one scheduled instant. */
