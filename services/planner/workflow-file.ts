@@ -4,6 +4,7 @@ import { z } from "zod";
 import { BatonError } from "../../shared/errors.ts";
 import { describeIssues, parseYaml } from "../../shared/declarative-file.ts";
 import { conditionPaths, conditionSchema, referencedSteps, templatePaths } from "../../shared/templates.ts";
+import { triggerListProblems, triggerSchema } from "../gateway/triggers/trigger-schema.ts";
 
 const stepId = z.string().regex(/^[a-z][a-z0-9-]*$/, "step ids are lowercase words joined by dashes");
 const toolName = z.string().regex(/^[A-Za-z0-9_-]+\/[A-Za-z0-9_.-]+$/, "tools are named <server>/<tool>");
@@ -35,6 +36,8 @@ export const workflowSchema = z.strictObject({
   answer: z.array(answerPartSchema).default([]),
   /** After this long the run is answered FAILED with what did complete; the planner's default when unset. */
   deadlineMs: z.number().int().positive().optional(),
+  /** Cron schedules and topics that submit this workflow (services/gateway/triggers); the planner ignores them. */
+  triggers: z.array(triggerSchema).default([]),
 });
 
 /** A validated workflow. */
@@ -109,7 +112,11 @@ export function parseWorkflowObject(raw: unknown): { workflow: Workflow } | { pr
   if (!result.success) {
     return { problems: describeIssues(result.error.issues) };
   }
-  const problems = [...graphProblems(result.data), ...answerProblems(result.data)];
+  const problems = [
+    ...graphProblems(result.data),
+    ...answerProblems(result.data),
+    ...triggerListProblems(result.data.triggers),
+  ];
   if (problems.length > 0) return { problems };
   return { workflow: result.data };
 }
