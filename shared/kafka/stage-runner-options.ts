@@ -92,11 +92,6 @@ export interface StageRunnerOptions<T> {
    * are handled in order, a chunk at a time.
    */
   maxInFlightPerPartition?: number;
-  /**
-   * How often the retry topics' partitions are fetched (ms; default 1 000): between polls they are left out of
-   * fetches, which then name only the main inputs (retry-polling.ts). 0 fetches them with every fetch.
-   */
-  retryPollIntervalMs?: number;
   /** How long `stop` waits for messages in flight to finish and be published before giving them up. */
   drainTimeoutMs?: number;
   /** Where the runner counts messages, latency, retries, dead letters, lag and owned partitions. */

@@ -2,8 +2,7 @@ import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
 import { BatonError } from "../errors.ts";
 import { retryTopicName } from "../topics.ts";
 import { headersToText } from "./headers.ts";
-import { dueAt, isRetryTopic } from "./retry-routing.ts";
-import { RetryPolling } from "./retry-polling.ts";
+import { dueAt } from "./retry-routing.ts";
 import { coPartitionedAssigner } from "./co-partitioned-assigner.ts";
 import { isRejoinError, rejoinError, withJoinHooks, type JoinedGroup } from "./join-hook.ts";
 import { LaneLostError, Lanes, type Lane } from "./lanes.ts";
@@ -31,7 +30,6 @@ export class StageRunner<T> {
   private readonly lanes: Lanes;
   private readonly parts: RunnerParts;
   private readonly windowed: WindowedProcessing | undefined;
-  private readonly retryPolling: RetryPolling | undefined;
   private readonly sessionTimeoutMs: number;
   private readonly rebalanceTimeoutMs: number;
   private partitionCount = 0;
@@ -75,20 +73,6 @@ export class StageRunner<T> {
       options.onConsumerGaveUp?.(payload.error);
       this.startAgainAfterCrash(payload.error, 1_000);
     });
-    const retryPollIntervalMs = options.retryPollIntervalMs ?? 1_000;
-    this.retryPolling =
-      retryPollIntervalMs <= 0
-        ? undefined
-        : new RetryPolling({
-            intervalMs: retryPollIntervalMs,
-            isRetryTopic,
-            pause: (topic, partition) =>
-              this.flow("pause", () => this.consumer.pause([{ topic, partitions: [partition] }])),
-            resume: (topic, partition) =>
-              this.flow("resume", () => this.consumer.resume([{ topic, partitions: [partition] }])),
-          });
-    this.consumer.on(this.consumer.events.FETCH_START, () => this.retryPolling?.fetchStarting());
-    this.consumer.on(this.consumer.events.FETCH, () => this.retryPolling?.fetchEnded());
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       options.metrics?.consumerLag.set(
         { topic: payload.topic, partition: String(payload.partition) },
@@ -106,14 +90,9 @@ export class StageRunner<T> {
         for (const result of handled) result.finish(undefined);
       },
       waitUntilDue: (topic, partition, message) => this.waitUntilDue(topic, partition, message),
-      pause: (topic, partition) => {
-        this.retryPolling?.hold(topic, partition);
-        this.flow("pause", () => this.consumer.pause([{ topic, partitions: [partition] }]));
-      },
-      resume: (topic, partition) => {
-        this.retryPolling?.release(topic, partition);
-        this.flow("resume", () => this.consumer.resume([{ topic, partitions: [partition] }]));
-      },
+      pause: (topic, partition) => this.flow("pause", () => this.consumer.pause([{ topic, partitions: [partition] }])),
+      resume: (topic, partition) =>
+        this.flow("resume", () => this.consumer.resume([{ topic, partitions: [partition] }])),
       seek: (topic, partition, offset) => this.flow("rewind", () => this.consumer.seek({ topic, partition, offset })),
       chunkBudgetMs: Math.floor(this.rebalanceTimeoutMs / 4),
       heartbeatIntervalMs,
@@ -155,7 +134,6 @@ export class StageRunner<T> {
       throw new BatonError("KAFKA_UNAVAILABLE", `consumer cannot start: ${(error as Error).message}`, { cause: error });
     }
     this.running = true;
-    this.retryPolling?.start();
     await this.consumer.run(this.runConfig());
   }
 
@@ -191,7 +169,6 @@ export class StageRunner<T> {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.retryPolling?.stop();
     const windowed = this.windowed;
     if (windowed !== undefined) {
       for (const { topic, partition } of windowed.partitions) this.parts.pause(topic, partition);
@@ -258,7 +235,6 @@ export class StageRunner<T> {
       const fresh = new Set(change.added);
       this.windowed?.keepOnly(new Set(numbers.filter((number) => !fresh.has(number))));
       this.resumeWhereCommitted(joined.assignment, new Set([...change.added, ...change.removed]));
-      this.retryPolling?.follow(joined.assignment);
       metrics?.ownedPartitions.reset();
       for (const number of numbers) metrics?.ownedPartitions.set({ partition: String(number) }, 1);
       await this.options.onAssigned?.({ numbers, ...change, partitionCount: this.partitionCount });
@@ -370,15 +346,14 @@ export class StageRunner<T> {
   /** Pauses a retry partition until its next message is due; the other partitions keep flowing. */
   private waitUntilDue(topic: string, partition: number, message: KafkaMessage): void {
     const wait = Math.max(0, dueAt(headersToText(message.headers)) - Date.now());
-    this.retryPolling?.hold(topic, partition);
     this.flow("pause", () => {
       this.consumer.pause([{ topic, partitions: [partition] }]);
       this.consumer.seek({ topic, partition, offset: message.offset });
     });
-    const timer = setTimeout(() => {
-      this.retryPolling?.release(topic, partition);
-      this.flow("resume", () => this.consumer.resume([{ topic, partitions: [partition] }]));
-    }, wait);
+    const timer = setTimeout(
+      () => this.flow("resume", () => this.consumer.resume([{ topic, partitions: [partition] }])),
+      wait,
+    );
     timer.unref();
   }
 }
