@@ -97,6 +97,73 @@ describe("stage runner", () => {
     }
   });
 
+  it("a transactional stage publishes an input named without a transaction (no commit marker) and the other inputs in one, each handled once", async () => {
+    const plain = harness.uniqueTopic("plain-in");
+    const transacted = harness.uniqueTopic("txn-in");
+    const fromPlain = harness.uniqueTopic("plain-out");
+    const fromTransacted = harness.uniqueTopic("txn-out");
+    for (const topic of [plain, transacted, fromPlain, fromTransacted])
+      await harness.createTopic(topic, { record: "baton.Request" });
+    const { kafka, codec, tracing } = harness.backbone;
+    const groupId = `test-runner-${randomUUID()}`;
+    const runner = testRunner({
+      stage: "relay",
+      groupId,
+      topics: [plain, transacted],
+      inputsWithoutTransaction: [plain],
+      transactionalProducer: (transactionalId) =>
+        BatonProducer.connect({ kafka, codec, tracer: tracing.tracer, transactionalId }),
+      handler: (message) =>
+        Promise.resolve({
+          messages: [
+            {
+              topic: message.topic === plain ? fromPlain : fromTransacted,
+              key: message.value.requestId,
+              value: message.value,
+            },
+          ],
+        }),
+    });
+    await runner.start();
+    try {
+      for (const id of ["one", "two", "three"]) {
+        await producer.send([
+          { topic: plain, key: id, value: sampleRequest(id) },
+          { topic: transacted, key: id, value: sampleRequest(id) },
+        ]);
+        await eventually(async () => {
+          const [done, alsoDone] = await Promise.all([
+            harness.admin.groupOffsets(groupId, plain),
+            harness.admin.groupOffsets(groupId, transacted),
+          ]);
+          const expected = String(["one", "two", "three"].indexOf(id) + 1);
+          return done.get(0) === expected && alsoDone.get(0) === expected ? true : undefined;
+        });
+      }
+      const relayed = await readTopic({
+        kafka,
+        codec,
+        topic: fromPlain,
+        timeoutMs: 30_000,
+        until: (m) => m.length >= 3,
+      });
+      const committed = await readTopic({
+        kafka,
+        codec,
+        topic: fromTransacted,
+        timeoutMs: 30_000,
+        until: (m) => m.length >= 3,
+      });
+      expect(relayed.map((message) => message.key)).toEqual(["one", "two", "three"]);
+      expect(committed.map((message) => message.key)).toEqual(["one", "two", "three"]);
+      // One offset per message without a transaction; a message and its commit marker per transaction.
+      expect((await harness.admin.topicEndOffsets(fromPlain)).get(0)).toBe("3");
+      expect((await harness.admin.topicEndOffsets(fromTransacted)).get(0)).toBe("6");
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it("a retriable failure is retried through the retry topics without holding up the partition, then dead-lettered when attempts run out", async () => {
     const input = harness.uniqueTopic("retry-in");
     const output = harness.uniqueTopic("retry-out");
