@@ -20,8 +20,6 @@ export interface StageProcessOptions<T> {
   metricsPort: number;
   /** Commit each chunk's messages and offsets in one Kafka transaction (see StageRunnerOptions). */
   transactional?: boolean;
-  /** Inputs whose output every reader takes idempotently: published without a transaction (see StageRunnerOptions). */
-  inputsWithoutTransaction?: string[];
   /** Handle up to this many of a partition's messages at once, off the poll loop (see StageRunnerOptions). */
   maxInFlightPerPartition?: number;
   /** Most messages handled per produce request and commit. */
@@ -94,9 +92,6 @@ async function startStage<T>(backbone: Backbone, options: StageProcessOptions<T>
             BatonProducer.connect({ kafka, codec, tracer: tracing.tracer, transactionalId }),
         }
       : {}),
-    ...(options.inputsWithoutTransaction === undefined
-      ? {}
-      : { inputsWithoutTransaction: options.inputsWithoutTransaction }),
     ...(onAssigned === undefined ? {} : { onAssigned }),
     ...(onChunkAborted === undefined ? {} : { onChunkAborted }),
     ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),

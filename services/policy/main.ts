@@ -19,9 +19,6 @@ export async function runPolicy(env: Record<string, string | undefined>): Promis
     metricsPort: config.METRICS_PORT,
     // Outputs and input offsets commit together: a stage killed mid-chunk leaves no duplicate behind.
     transactional: true,
-    // A call's verdict needs none: the executor runs each idempotency key once and the planner takes one result
-    // per step, so a verdict sent twice after a crash changes nothing (docs/decisions/011).
-    inputsWithoutTransaction: ["baton.tool-calls"],
     sessionTimeoutMs: 10_000,
     topics: ["baton.tool-calls", "baton.approvals", "baton.drafts"],
     // The calls waiting for a person, which policy itself put there: the only calls a decision can run.

@@ -72,14 +72,6 @@ export interface StageRunnerOptions<T> {
    */
   transactionalProducer?: (transactionalId: string) => Promise<BatonProducer>;
   /**
-   * Inputs (with their retry topics) whose output every reader takes idempotently, so a duplicate after a crash
-   * or from a member that lost the partition changes nothing downstream: their chunks are published without a
-   * transaction (an idempotent produce, then the group's offset commit), which saves the transaction's round
-   * trips, its markers and the wait for them (docs/decisions/011). Only with `transactionalProducer`; the other
-   * inputs keep their transactions.
-   */
-  inputsWithoutTransaction?: readonly string[];
-  /**
    * Topics the stage keeps state in, beside its inputs (`baton.runs`): they must have the inputs' partition count,
    * since the state of partition n is held by the owner of partition n.
    */

@@ -34,19 +34,11 @@ export class StageRunner<T> {
   private readonly rebalanceTimeoutMs: number;
   private partitionCount = 0;
   private running = false;
-  /** Inputs and their retry topics published without a transaction (options.inputsWithoutTransaction). */
-  private readonly withoutTransaction: ReadonlySet<string>;
   /** The offset this member last committed per topic-partition (`topic|partition`), while it owns it. */
   private readonly committed = new Map<string, string>();
 
   constructor(options: StageRunnerOptions<T>) {
     this.options = options;
-    this.withoutTransaction = new Set(
-      (options.inputsWithoutTransaction ?? []).flatMap((topic) => [
-        topic,
-        ...(options.retryDelaysMs?.get(topic) ?? []).map((delay) => retryTopicName(topic, delay)),
-      ]),
-    );
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
     this.rebalanceTimeoutMs = Math.max(options.rebalanceTimeoutMs ?? 60_000, this.sessionTimeoutMs * 2);
     const heartbeatIntervalMs = Math.min(3_000, Math.floor(this.sessionTimeoutMs / 10));
@@ -295,7 +287,7 @@ export class StageRunner<T> {
   ): Promise<void> {
     const prepared = handled.flatMap((result) => result.prepared);
     const offsets = nextOffset === undefined ? [] : [{ topic, partition, offset: nextOffset }];
-    if (lane.producer !== undefined && !this.withoutTransaction.has(topic)) {
+    if (lane.producer !== undefined) {
       try {
         await lane.producer.transaction(async (transaction) => {
           await transaction.sendPrepared(prepared);
