@@ -6,10 +6,8 @@ import { BatonError } from "../errors.ts";
 import type { TextHeaders } from "./headers.ts";
 import { messagingAttributes } from "./messaging-attributes.ts";
 import { forgetCoordinators, installCoordinatorCache } from "./coordinator-cache.ts";
-import { installConcurrentTransactionRetry } from "./concurrent-transactions.ts";
 
 installCoordinatorCache();
-installConcurrentTransactionRetry();
 
 /** A message to produce: the key as UTF-8 text, the value as a record of the topic's schema. */
 export interface OutgoingMessage {

@@ -4,7 +4,6 @@ import { BatonProducer } from "../../shared/kafka/producer.ts";
 import { StageRunner, type ReceivedMessage } from "../../shared/kafka/stage-runner.ts";
 import { readTopic } from "../../shared/kafka/topic-reader.ts";
 import { coordinatorLookups } from "../../shared/kafka/coordinator-cache.ts";
-import { concurrentTransactionRetries } from "../../shared/kafka/concurrent-transactions.ts";
 import type { Request } from "../../shared/schemas/records.ts";
 import { eventually, openHarness, sampleRequest, type Harness } from "./harness.ts";
 
@@ -169,30 +168,6 @@ describe("kafka client against Kafka 4", () => {
       return offset === "12" ? offset : undefined;
     });
     expect(committedOffset).toBe("12");
-  });
-
-  it("transactions that only commit offsets, back to back, all commit: a refusal while the last one's markers are written is retried", async () => {
-    const { input, transactional } = await transactionalSetup("tx-offsets");
-    const groupId = `test-tx-offsets-group-${randomUUID()}`;
-    const before = concurrentTransactionRetries();
-    try {
-      // kafkajs itself does not retry AddOffsetsToTxn: a CONCURRENT_TRANSACTIONS refusal failed the transaction.
-      for (let index = 0; index < 20; index += 1)
-        await transactional.transaction(async (transaction) => {
-          await transaction.commitOffsets({
-            consumerGroupId: groupId,
-            offsets: [{ topic: input, partition: 0, offset: String(index + 1) }],
-          });
-        });
-    } finally {
-      await transactional.disconnect();
-    }
-    const committedOffset = await eventually(async () => {
-      const offset = (await harness.admin.groupOffsets(groupId, input)).get(0);
-      return offset === "20" ? offset : undefined;
-    });
-    expect(committedOffset).toBe("20");
-    process.stderr.write(`CONCURRENT_TRANSACTIONS refusals retried: ${concurrentTransactionRetries() - before}\n`);
   });
 
   it("admin describes a live consumer group and resets its offsets so the group reads again", async () => {
