@@ -415,7 +415,7 @@ export function registerReplayCommand(program: Command): void {
         process.stderr.write(`error: ${misuse} (see baton replay --help)\n`);
         process.exit(2);
       }
-      let code: ReplayExitCode = 2;
+      let code: ReplayExitCode;
       try {
         const client = await openClient();
         try {
