@@ -172,7 +172,7 @@ export class ReplayEngine {
       { attributes: { "baton.replay": replayId, "baton.request_id": requestId } },
       async (span) => {
         try {
-          return await withLogContext({ replay: replayId, requestId }, () => this.run(recorded));
+          return await withLogContext({ requestId }, () => this.run(recorded));
         } catch (error) {
           span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
           throw error;
@@ -239,10 +239,7 @@ export class ReplayEngine {
         : state.waiting.size > 0
           ? `waits for a person's decision the original run never got (${[...state.waiting.keys()].join(", ")})`
           : `the run is ${run.status} and never answered`;
-    this.configuration.logger.info(
-      { requestId, replay: this.configuration.replayId, messages: produced.length },
-      "request replayed",
-    );
+    this.configuration.logger.info({ messages: produced.length }, "request replayed");
     return {
       requestId,
       messages: produced,
@@ -340,10 +337,7 @@ export class ReplayEngine {
           toolOutput: policy.tenants[run.tenant]?.toolOutput ?? defaultToolOutputPolicy,
           now,
           onFailure: (error) =>
-            this.configuration.logger.warn(
-              { err: error, requestId: run.requestId, replay: this.configuration.replayId },
-              "LLM summary failed; using the template",
-            ),
+            this.configuration.logger.warn({ err: error }, "LLM summary failed; using the template"),
         });
       }
       case "baton.drafts":
