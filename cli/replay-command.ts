@@ -29,7 +29,7 @@ import {
   type TopicMessage,
 } from "./replay/recorded-run.ts";
 import { diffViews, formatSummary, formatVerdict, type RequestVerdict } from "./replay/replay-diff.ts";
-import { replayHeader, ReplayEngine, type ReplayConfiguration } from "./replay/replay-engine.ts";
+import { replayHeader, ReplayEngine, type ReplayConfiguration, type ReplayedRun } from "./replay/replay-engine.ts";
 
 /** What `baton replay` was asked, after its flags are checked. */
 export interface ReplayOptions {
@@ -225,6 +225,30 @@ async function pool<T, R>(items: readonly T[], width: number, work: (item: T) =>
   return results;
 }
 
+/** Requests replayed between two writes to the replay namespace (about 11 records each for the support flow). */
+const requestsPerWrite = 100;
+
+/** How one request's replay compares with its original. */
+function verdictOf(recorded: RecordedRun, replayed: ReplayedRun | undefined, error: Error | undefined): RequestVerdict {
+  const originalMs =
+    recorded.respondedAt === undefined ? undefined : Math.max(0, recorded.respondedAt - recorded.submittedAt);
+  const base = { requestId: recorded.request.requestId, ...(originalMs === undefined ? {} : { originalMs }) };
+  if (replayed === undefined) {
+    const reason = error?.message ?? "unknown";
+    return { ...base, verdict: "failed", diffs: [], newCalls: [], recordedCalls: 0, readOnlyCalls: 0, error: reason };
+  }
+  const diffs = diffViews(runView(recorded.messages), replayed.view);
+  return {
+    ...base,
+    verdict: diffs.length === 0 && replayed.unfinished === undefined ? "same" : "changed",
+    diffs,
+    newCalls: replayed.calls.filter((call) => call.source === "new"),
+    recordedCalls: replayed.calls.filter((call) => call.source === "recorded").length,
+    readOnlyCalls: replayed.calls.filter((call) => call.source === "read-only").length,
+    ...(replayed.unfinished === undefined ? {} : { error: replayed.unfinished }),
+  };
+}
+
 /**
  * Replays requests (named, or a window's) through the current stage logic, or the files given, writing what the
  * replay produced to the replay namespace (`baton.replay-*`, header `baton-replay`), and compares each with its
@@ -292,47 +316,33 @@ export async function replayRequests(
         ? await recordedInWindow(client, { ...options, from: options.from, to: options.to })
         : { runs: await recordedByIds(client, requestIds), skippedUnanswered: 0 };
     const started = performance.now();
-    const verdicts = await pool(selection.runs, options.concurrency ?? 8, async (recorded) => {
-      const originalMs =
-        recorded.respondedAt === undefined ? undefined : Math.max(0, recorded.respondedAt - recorded.submittedAt);
-      const requestId = recorded.request.requestId;
-      try {
-        const replayed = await engine.replay(recorded);
-        await client.producer.send(
-          replayed.messages.map((message) => ({
+    const verdicts: RequestVerdict[] = [];
+    const runs = selection.runs;
+    for (let first = 0; first < runs.length; first += requestsPerWrite) {
+      const chunk = runs.slice(first, first + requestsPerWrite);
+      const replays = await pool(chunk, options.concurrency ?? 8, async (recorded) => {
+        try {
+          return { recorded, replayed: await engine.replay(recorded) };
+        } catch (error) {
+          logger.warn({ err: error, requestId: recorded.request.requestId }, "request failed to replay");
+          return { recorded, error: error as Error };
+        }
+      });
+      // One write per chunk: what the replay produced, renamed into the replay namespace and marked.
+      await client.producer.send(
+        replays.flatMap(({ recorded, replayed }) =>
+          (replayed?.messages ?? []).map((message) => ({
             ...message,
             topic: replayTopicName(message.topic),
             headers: { ...message.headers, [replayHeader]: replayId },
             partition: recorded.partition,
           })),
-        );
-        const diffs = diffViews(runView(recorded.messages), replayed.view);
-        const verdict: RequestVerdict = {
-          requestId,
-          verdict: diffs.length === 0 && replayed.unfinished === undefined ? "same" : "changed",
-          diffs,
-          newCalls: replayed.calls.filter((call) => call.source === "new"),
-          recordedCalls: replayed.calls.filter((call) => call.source === "recorded").length,
-          readOnlyCalls: replayed.calls.filter((call) => call.source === "read-only").length,
-          ...(replayed.unfinished === undefined ? {} : { error: replayed.unfinished }),
-          ...(originalMs === undefined ? {} : { originalMs }),
-        };
-        return verdict;
-      } catch (error) {
-        logger.warn({ err: error, requestId }, "request failed to replay");
-        const verdict: RequestVerdict = {
-          requestId,
-          verdict: "failed",
-          diffs: [],
-          newCalls: [],
-          recordedCalls: 0,
-          readOnlyCalls: 0,
-          error: (error as Error).message,
-          ...(originalMs === undefined ? {} : { originalMs }),
-        };
-        return verdict;
-      }
-    });
+        ),
+      );
+      verdicts.push(...replays.map(({ recorded, replayed, error }) => verdictOf(recorded, replayed, error)));
+      if (runs.length > requestsPerWrite && process.stderr.isTTY)
+        process.stderr.write(`replayed ${verdicts.length} of ${runs.length}\r`);
+    }
     const replayMs = performance.now() - started;
     return {
       replayId,
