@@ -7,7 +7,7 @@ import { loadPolicy } from "../shared/policy-file.ts";
 import type { Response, ToolCatalog, ToolDescription } from "../shared/schemas/records.ts";
 import { Principals } from "../shared/security/principals.ts";
 import { createLogger } from "../shared/telemetry/logger.ts";
-import { serveMetrics, StageMetrics } from "../shared/telemetry/metrics.ts";
+import { serveMetrics } from "../shared/telemetry/metrics.ts";
 import { replayTopicName, requestPartitions } from "../shared/topics.ts";
 import { executorConfigSchema } from "../services/executor/config.ts";
 import { McpConnections } from "../services/executor/mcp-connections.ts";
@@ -29,7 +29,13 @@ import {
   type TopicMessage,
 } from "./replay/recorded-run.ts";
 import { diffViews, formatSummary, formatVerdict, type RequestVerdict } from "./replay/replay-diff.ts";
-import { replayHeader, ReplayEngine, type ReplayConfiguration, type ReplayedRun } from "./replay/replay-engine.ts";
+import {
+  createReplayMetrics,
+  replayHeader,
+  ReplayEngine,
+  type ReplayConfiguration,
+  type ReplayedRun,
+} from "./replay/replay-engine.ts";
 
 /** What `baton replay` was asked, after its flags are checked. */
 export interface ReplayOptions {
@@ -274,9 +280,8 @@ export async function replayRequests(
   }).child({
     replay: replayId,
   });
-  const metrics = new StageMetrics("replay");
   // Replayed work is counted apart from live work: its own series, labelled replay="true".
-  metrics.registry.setDefaultLabels({ stage: "replay", replay: "true" });
+  const metrics = createReplayMetrics();
   const served =
     options.metricsPort === undefined
       ? undefined

@@ -1,15 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { trace } from "@opentelemetry/api";
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { parsePolicy } from "../../shared/policy-file.ts";
 import type { Request, ToolDescription } from "../../shared/schemas/records.ts";
 import { Principals } from "../../shared/security/principals.ts";
 import { createLogger } from "../../shared/telemetry/logger.ts";
-import { StageMetrics } from "../../shared/telemetry/metrics.ts";
 import type { ToolCallOutcome, ToolInvoker } from "../../services/executor/mcp-connections.ts";
 import { parseWorkflow, type Workflow } from "../../services/planner/workflow-file.ts";
 import { recordedRun, runView, type TopicMessage } from "./recorded-run.ts";
 import { diffViews } from "./replay-diff.ts";
-import { canonicalJson, ReplayEngine, type ReplayConfiguration } from "./replay-engine.ts";
+import { canonicalJson, createReplayMetrics, ReplayEngine, type ReplayConfiguration } from "./replay-engine.ts";
+
+const finishedSpans = new InMemorySpanExporter();
+const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: finishedSpans })] }).getTracer(
+  "test",
+);
 
 const support = parseWorkflow(
   `
@@ -60,7 +65,7 @@ function liveTools(): ToolInvoker & { calls: string[] } {
 
 function engine(
   workflows: Workflow[],
-  options: Partial<Pick<ReplayConfiguration, "readOnlyTools" | "policy">> = {},
+  options: Partial<Pick<ReplayConfiguration, "readOnlyTools" | "policy" | "metrics">> = {},
 ): ReplayEngine {
   return new ReplayEngine({
     replayId: "replay-test",
@@ -73,8 +78,8 @@ function engine(
     followUps: 0,
     ...(options.readOnlyTools === undefined ? {} : { readOnlyTools: options.readOnlyTools }),
     logger: createLogger({ service: "test", level: "silent" }),
-    tracer: trace.getTracer("test"),
-    metrics: new StageMetrics("replay"),
+    tracer,
+    metrics: options.metrics ?? createReplayMetrics(),
   });
 }
 
@@ -160,6 +165,22 @@ describe("replay engine", () => {
     const decisions = diffViews(runView(messages), replayed.view).find((diff) => diff.part === "decisions");
     expect(decisions?.removed).toContain("TOOL_CALL ALLOW ticket desk/create_ticket -");
     expect(decisions?.added).toContain("TOOL_CALL DENY ticket desk/create_ticket tool-denied");
+  });
+
+  it("marks its spans with the replay and counts its work in series labelled replay", async () => {
+    const { messages } = await original();
+    const recorded = recordedRun(messages);
+    if (recorded === undefined) throw new Error("no recorded run");
+    finishedSpans.reset();
+    const metrics = createReplayMetrics();
+    await engine([support], { metrics }).replay(recorded);
+    const spans = finishedSpans.getFinishedSpans();
+    expect(spans.map((span) => span.name)).toContain("replay r-1");
+    expect(spans.map((span) => span.name)).toContain("replay executor baton.allowed-calls");
+    for (const span of spans) expect(span.attributes["baton.replay"]).toBe("replay-test");
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('baton_tool_calls_total{tool="kb/search",status="recorded",stage="replay",replay="true"} 1');
+    expect(text).toContain('baton_messages_in_total{topic="baton.requests",stage="replay",replay="true"} 1');
   });
 
   it("matches arguments whatever the order of their keys", () => {

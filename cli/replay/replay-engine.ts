@@ -18,7 +18,7 @@ import type {
 } from "../../shared/schemas/records.ts";
 import type { Principals } from "../../shared/security/principals.ts";
 import { withLogContext } from "../../shared/telemetry/log-context.ts";
-import type { StageMetrics } from "../../shared/telemetry/metrics.ts";
+import { StageMetrics } from "../../shared/telemetry/metrics.ts";
 import { executeCall, type ExecutionContext } from "../../services/executor/executor.ts";
 import type { ToolCallOutcome, ToolInvoker } from "../../services/executor/mcp-connections.ts";
 import { CircuitOpenError, ToolGuard } from "../../services/executor/tool-guard.ts";
@@ -78,6 +78,13 @@ export interface ReplayConfiguration {
   logger: Logger;
   tracer: Tracer;
   metrics: StageMetrics;
+}
+
+/** A replay's metrics: the stage metrics' series, every one labelled replay="true", apart from any live stage's. */
+export function createReplayMetrics(): StageMetrics {
+  const metrics = new StageMetrics("replay");
+  metrics.registry.setDefaultLabels({ stage: "replay", replay: "true" });
+  return metrics;
 }
 
 /** Messages are handled by the stage that consumes their topic, as the live stages would. */
