@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { parsePolicy } from "../../shared/policy-file.ts";
 import type { Request, ToolDescription } from "../../shared/schemas/records.ts";
