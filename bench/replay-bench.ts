@@ -50,13 +50,11 @@ const stageEnv = {
   MCP_SERVERS_FILE: options["servers-file"],
   BATON_TOOLS_DATA_DIR: dataDir,
   OTEL_TRACES_EXPORTER: "none",
-  BATON_LOG_LEVEL: "warn",
 };
-const instances = await startPipeline(stageEnv);
-await waitForInstances(instances, 90_000);
 let stagesRunning = true;
 
 try {
+  await waitForInstances(await startPipeline(stageEnv), 90_000);
   // A few requests first, so the stages' first-call costs (connections, schema lookups) are not in the originals.
   const warmUp = Array.from({ length: 10 }, (_, index) => request(index));
   await producer.send(warmUp.map(message));
