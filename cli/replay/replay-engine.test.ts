@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { parsePolicy } from "../../shared/policy-file.ts";
-import type { Request, ToolDescription } from "../../shared/schemas/records.ts";
+import type { ApprovalDecision, Request, ToolDescription } from "../../shared/schemas/records.ts";
+import { callDigest } from "../../services/policy/approval-check.ts";
 import { Principals } from "../../shared/security/principals.ts";
 import { createLogger } from "../../shared/telemetry/logger.ts";
 import type { ToolCallOutcome, ToolInvoker } from "../../services/executor/mcp-connections.ts";
@@ -180,6 +181,78 @@ describe("replay engine", () => {
     const text = await metrics.registry.metrics();
     expect(text).toContain('baton_tool_calls_total{tool="kb/search",status="recorded",stage="replay",replay="true"} 1');
     expect(text).toContain('baton_messages_in_total{topic="baton.requests",stage="replay",replay="true"} 1');
+  });
+
+  it("a call that waited for a person gets the recorded decision again, and a changed call does not", async () => {
+    const approving = parsePolicy(
+      `tenants:\n  demo:\n    tools:\n      allow: ["kb/*", "desk/*"]\n    approvals:\n` +
+        `      - { id: tickets-need-a-person, tool: desk/create_ticket, reason: a person decides }\n`,
+      "policy.yaml",
+    );
+    const args = JSON.stringify({ subject: "Request r-1" });
+    const decision: ApprovalDecision = {
+      requestId: "r-1",
+      tenant: "demo",
+      stepId: "ticket",
+      tool: "desk/create_ticket",
+      arguments: args,
+      idempotencyKey: "r-1/ticket",
+      attempt: 1,
+      timeoutMs: 30_000,
+      dispatchedAt: 1,
+      deadlineAt: null,
+      fallbackFor: null,
+      callDigest: callDigest({ tool: "desk/create_ticket", arguments: args }),
+      approved: true,
+      approver: "ann",
+      comment: null,
+      decidedAt: 2,
+    };
+    const tools = liveTools();
+    const live = await engine([support], {
+      policy: approving,
+      readOnlyTools: { invoker: tools, isReadOnly: () => true },
+    }).replay({
+      request,
+      requestHeaders: {},
+      partition: 0,
+      outcomes: [],
+      calls: [],
+      approvals: [{ decision, headers: {} }],
+      messages: [],
+      submittedAt: 1,
+      respondedAt: undefined,
+      response: undefined,
+    });
+    expect(tools.calls).toEqual(["kb/search", "desk/create_ticket"]);
+    const messages: TopicMessage[] = [
+      { topic: "baton.requests", key: "r-1", value: request, headers: {}, partition: 0, timestamp: 1 },
+      ...live.messages.map((message, index) => ({
+        ...message,
+        key: message.key,
+        headers: {},
+        partition: 0,
+        timestamp: 2 + index,
+      })),
+    ];
+    const recorded = recordedRun(messages);
+    if (recorded === undefined) throw new Error("no recorded run");
+    expect(recorded.approvals).toHaveLength(1);
+
+    const same = await engine([support], { policy: approving }).replay(recorded);
+    expect(diffViews(runView(messages), same.view)).toEqual([]);
+    expect(same.view.decisions).toContain("TOOL_CALL APPROVED ticket desk/create_ticket tickets-need-a-person");
+
+    const changed = {
+      ...support,
+      steps: support.steps.map((step) =>
+        step.id === "ticket" ? { ...step, arguments: { subject: "Case {{ request.requestId }}" } } : step,
+      ),
+    };
+    const waiting = await engine([changed], { policy: approving }).replay(recorded);
+    expect(waiting.unfinished).toMatch(/waits for a person's decision the original run never got \(r-1\/ticket\)/);
+    expect(waiting.view.decisions).toContain("APPROVAL REFUSE ticket desk/create_ticket approval-not-matched");
+    expect(waiting.calls.map((call) => call.stepId)).toEqual(["search"]);
   });
 
   it("matches arguments whatever the order of their keys", () => {
