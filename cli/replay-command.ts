@@ -8,7 +8,7 @@ import type { Response, ToolCatalog, ToolDescription } from "../shared/schemas/r
 import { Principals } from "../shared/security/principals.ts";
 import { createLogger } from "../shared/telemetry/logger.ts";
 import { serveMetrics } from "../shared/telemetry/metrics.ts";
-import { replayTopicName, requestPartitions } from "../shared/topics.ts";
+import { replayedTopics, replayTopicName, requestPartitions } from "../shared/topics.ts";
 import { executorConfigSchema } from "../services/executor/config.ts";
 import { McpConnections } from "../services/executor/mcp-connections.ts";
 import { loadServers } from "../services/executor/servers-file.ts";
@@ -231,6 +231,13 @@ async function pool<T, R>(items: readonly T[], width: number, work: (item: T) =>
   return results;
 }
 
+const replayed = new Set<string>(replayedTopics);
+
+/** Whether a replay writes a message of this topic again (every topic the stages' logic produces is declared). */
+function isReplayed(message: { topic: string }): boolean {
+  return replayed.has(message.topic);
+}
+
 /** Requests replayed between two writes to the replay namespace (about 11 records each for the support flow). */
 const requestsPerWrite = 100;
 
@@ -336,7 +343,7 @@ export async function replayRequests(
       // One write per chunk: what the replay produced, renamed into the replay namespace and marked.
       await client.producer.send(
         replays.flatMap(({ recorded, replayed }) =>
-          (replayed?.messages ?? []).map((message) => ({
+          (replayed?.messages ?? []).filter(isReplayed).map((message) => ({
             ...message,
             topic: replayTopicName(message.topic),
             headers: { ...message.headers, [replayHeader]: replayId },

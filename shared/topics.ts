@@ -160,6 +160,7 @@ const liveTopics: readonly TopicDeclaration[] = [
 export const replayedTopics = [
   "baton.tool-calls",
   "baton.approval-requests",
+  "baton.approvals",
   "baton.allowed-calls",
   "baton.tool-results",
   "baton.tool-outcomes",

@@ -13,10 +13,17 @@ import { BatonAdmin } from "../../shared/kafka/admin.ts";
 import { BatonProducer } from "../../shared/kafka/producer.ts";
 import { TopicWatcher } from "../../shared/kafka/topic-watcher.ts";
 import { readToEnd } from "../../shared/kafka/topic-reader.ts";
-import type { Request, Response } from "../../shared/schemas/records.ts";
+import type {
+  ApprovalDecision,
+  ApprovalRequest,
+  PolicyDecision,
+  Request,
+  Response,
+} from "../../shared/schemas/records.ts";
 import { replayTopics, stageInputs } from "../../shared/topics.ts";
 import type { ReplayReport } from "../../cli/replay-command.ts";
 import { TestPipeline } from "./pipeline.ts";
+import { eventually } from "../integration/harness.ts";
 
 // `baton replay` against the real stack, real stages and real MCP servers (run under the stack lock: it starts the
 // stages, which use the live consumer groups).
@@ -222,6 +229,49 @@ describe("baton replay", () => {
     );
     expect(caseTickets).toEqual([]);
     expect(await sideEffects()).toEqual({ tickets: 1, emails: 1 });
+  });
+
+  it("a refund a person approved replays the same: the recorded decision is applied again, no second refund", async () => {
+    const orderId = `replay-${randomUUID().slice(0, 8)}`;
+    const refund: Request = {
+      requestId: `e2e-replay-run-${randomUUID()}`,
+      tenant: "demo",
+      input: `Refund order ${orderId}`,
+      workflow: "refund",
+      metadata: { orderId, amount: "120" },
+      submittedAt: Date.now(),
+    };
+    await producer.send([{ topic: "baton.requests", key: refund.requestId, value: refund }]);
+    const pending = await eventually(async () => {
+      const [waiting] = await messagesAbout("baton.approval-requests", refund.requestId);
+      return waiting?.value as ApprovalRequest | undefined;
+    }, 30_000);
+    const { ruleId: _rule, reason: _reason, requestedAt: _at, ...call } = pending;
+    const decision: ApprovalDecision = {
+      ...call,
+      approved: true,
+      approver: "e2e",
+      comment: null,
+      decidedAt: Date.now(),
+    };
+    await producer.send([{ topic: "baton.approvals", key: refund.requestId, value: decision }]);
+    expect((await responses.waitFor(refund.requestId, 30_000)).value.status).toBe("ANSWERED");
+    const refunds = async () => (await jsonLines("refunds.jsonl")).filter((entry) => entry.orderId === orderId);
+    expect(await refunds()).toHaveLength(1);
+
+    const replay = await baton(["replay", refund.requestId, "--json"]);
+    expect(replay.code, replay.stderr).toBe(0);
+    const [verdict] = (JSON.parse(replay.stdout) as ReplayReport).verdicts;
+    expect(verdict).toMatchObject({ verdict: "same", recordedCalls: 2, newCalls: [] });
+    const approved = await messagesAbout("baton.replay-policy-decisions", refund.requestId);
+    expect(
+      approved.filter(
+        (message) =>
+          message.headers["baton-replay"] === (JSON.parse(replay.stdout) as ReplayReport).replayId &&
+          (message.value as PolicyDecision).action === "APPROVED",
+      ),
+    ).toHaveLength(1);
+    expect(await refunds()).toHaveLength(1);
   });
 
   it("a window of N requests replayed with nothing changed reports N same", async () => {
