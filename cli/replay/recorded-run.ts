@@ -107,7 +107,7 @@ export interface RunView {
   plan: string[];
   /** Each step as it ended: `<stepId> <tool> <status> <arguments>` and its error, if any. */
   steps: string[];
-  /** Each policy decision: `<subject> <action> <step> <tool> <rule>`, sorted (parallel steps finish in any order). */
+  /** Each policy decision once: `<subject> <action> <step> <tool> <rule>`, sorted (parallel steps end in any order). */
   decisions: string[];
   /** The response: its status, its answer's lines and its error. */
   answer: string[];
@@ -132,12 +132,15 @@ export function runView(messages: readonly TopicMessage[]): RunView {
     const error = step.error === null ? "" : ` error: ${step.error}`;
     return `${step.stepId} ${step.tool} ${step.status}${args === undefined ? "" : ` ${args}`}${error}`;
   });
-  const decisions = (on("baton.policy-decisions") as PolicyDecision[])
-    .map(
-      (decision) =>
-        `${decision.subject} ${decision.action} ${decision.stepId ?? "-"} ${decision.tool ?? "-"} ${decision.ruleId ?? "-"}`,
-    )
-    .sort();
+  // A message handled again (a rewind, a redrive) is audited again: the same decision twice is one decision.
+  const decisions = [
+    ...new Set(
+      (on("baton.policy-decisions") as PolicyDecision[]).map(
+        (decision) =>
+          `${decision.subject} ${decision.action} ${decision.stepId ?? "-"} ${decision.tool ?? "-"} ${decision.ruleId ?? "-"}`,
+      ),
+    ),
+  ].sort();
   const response = (on("baton.responses") as Response[])[0];
   const answer =
     response === undefined

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { diffViews, formatSummary, formatVerdict } from "./replay-diff.ts";
-import type { RunView } from "./recorded-run.ts";
+import { runView, type RunView } from "./recorded-run.ts";
 
 const view: RunView = {
   plan: ["workflow support", "search kb/search"],
@@ -17,6 +17,26 @@ describe("replay diff", () => {
   it("names the lines only the original had and those only the replay has, per part", () => {
     const replayed = { ...view, answer: ["status ANSWERED", "Hi.", "", "Bye."] };
     expect(diffViews(view, replayed)).toEqual([{ part: "answer", removed: ["Hello."], added: ["Hi."] }]);
+  });
+
+  it("counts a decision audited twice (its message handled again after a rewind) once", () => {
+    const decision = {
+      requestId: "r-1",
+      tenant: "demo",
+      stepId: "search",
+      tool: "kb/search",
+      subject: "TOOL_CALL",
+      action: "ALLOW",
+      ruleId: null,
+      reason: "allowed",
+      decidedAt: 1,
+    };
+    const message = { topic: "baton.policy-decisions", key: "r-1", headers: {}, partition: 0, timestamp: 1 };
+    const twice = runView([
+      { ...message, value: decision },
+      { ...message, value: { ...decision, decidedAt: 2 } },
+    ]);
+    expect(twice.decisions).toEqual(["TOOL_CALL ALLOW search kb/search -"]);
   });
 
   it("reports lines that only moved as a change of order", () => {
