@@ -1,17 +1,24 @@
 import type { Command } from "commander";
 import { BatonError } from "../shared/errors.ts";
 import { keyPartition } from "../shared/kafka/key-partition.ts";
-import { expandTopics, isCoPartitioned, replayRetentionMs, requestPartitions, topics } from "../shared/topics.ts";
+import {
+  expandTopics,
+  isCoPartitioned,
+  isReplayTopic,
+  replayRetentionMs,
+  requestPartitions,
+  topics,
+} from "../shared/topics.ts";
 import { openClient, type CliClient } from "./client.ts";
 import type { ReadMessage } from "../shared/kafka/topic-reader.ts";
 import { buildHistory, formatHistory, isAbout, type HistoryEntry } from "./history-view.ts";
 import { readTopics } from "./read-topics.ts";
 import { runAction } from "./run-action.ts";
 
-/** Every topic a request's messages can be on: the per-request topics, their retry topics and dead letters. */
+/** Every topic a request's messages can be on: the per-request topics, their retry topics and dead letters (not replays). */
 const historyTopics = expandTopics(topics)
   .map((spec) => spec.name)
-  .filter(isCoPartitioned);
+  .filter((name) => isCoPartitioned(name) && !isReplayTopic(name));
 
 /** Producers' clocks may differ by this much: a request's messages are read from this long before it. */
 const clockSkewMs = 5 * 60_000;

@@ -15,6 +15,7 @@ import { registerAclsCommands } from "./acls-command.ts";
 import { registerHistoryCommand } from "./history-command.ts";
 import { registerRewindCommand } from "./rewind-command.ts";
 import { registerTriggersCommand } from "./triggers-command.ts";
+import { registerReplayCommand } from "./replay-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerAclsCommands(program);
   registerHistoryCommand(program);
   registerRewindCommand(program);
+  registerReplayCommand(program);
   registerDemoCommand(program);
   registerScaleCommand(program);
   registerKeysCommands(program);

@@ -78,8 +78,8 @@ function pipelineTopic(
   };
 }
 
-/** Every topic Baton's pipeline uses, in the order a request meets them. Keys are requestIds unless said. */
-export const topics: readonly TopicDeclaration[] = [
+/** Every topic Baton's live pipeline uses, in the order a request meets them. Keys are requestIds unless said. */
+const liveTopics: readonly TopicDeclaration[] = [
   pipelineTopic("baton.requests", "baton.Request", "Work submitted by any Kafka client (planner reads)"),
   pipelineTopic("baton.tool-calls", "baton.ToolCall", "Planned tool steps, before policy (policy reads)"),
   pipelineTopic(
@@ -161,6 +161,56 @@ export const topics: readonly TopicDeclaration[] = [
     },
   ),
 ];
+
+/** The hops `baton replay` writes again, each as `baton.replay-<name>` (docs/decisions/010-replay.md). */
+export const replayedTopics = [
+  "baton.tool-calls",
+  "baton.approval-requests",
+  "baton.approvals",
+  "baton.allowed-calls",
+  "baton.tool-results",
+  "baton.tool-outcomes",
+  "baton.runs",
+  "baton.completed-runs",
+  "baton.drafts",
+  "baton.responses",
+  "baton.policy-decisions",
+] as const;
+
+/** How long the replay namespace keeps what a replay wrote: enough to look at it, not an archive. */
+const replayNamespaceRetentionMs = 7 * day;
+
+/** The replay namespace's name for a pipeline topic: `baton.responses` is replayed onto `baton.replay-responses`. */
+export function replayTopicName(topic: string): string {
+  return topic.replace(/^baton\./, "baton.replay-");
+}
+
+/** Whether a topic is in the replay namespace, which no live stage reads. */
+export function isReplayTopic(topic: string): boolean {
+  return topic.startsWith("baton.replay-");
+}
+
+/**
+ * The replay namespace: one topic per replayed hop, with its live topic's value record, written only by
+ * `baton replay` (header `baton-replay`) and consumed by no stage, so no live group ever sees a replayed record.
+ */
+export const replayTopics: readonly TopicDeclaration[] = replayedTopics.map((topic) => {
+  const live = liveTopics.find((declaration) => declaration.name === topic);
+  if (live === undefined) throw new Error(`replayed topic ${topic} is not declared`);
+  return pipelineTopic(
+    replayTopicName(topic),
+    live.valueRecord,
+    `Replayed ${topic} (baton replay writes, nobody consumes)`,
+    {
+      retentionMs: replayNamespaceRetentionMs,
+      retryDelaysMs: [],
+      deadLetter: false,
+    },
+  );
+});
+
+/** Every topic Baton declares: the live pipeline's, then the replay namespace's. */
+export const topics: readonly TopicDeclaration[] = [...liveTopics, ...replayTopics];
 
 /** A concrete topic to create on the cluster, derived from a declaration. */
 export interface TopicSpec {

@@ -77,6 +77,7 @@ export class McpConnections implements ToolInvoker {
 
   private readonly startedBeforeConnect = new Set<ChildProcess>();
   private readonly idempotentTools = new Map<string, boolean>();
+  private readonly readOnlyTools = new Set<string>();
 
   /**
    * Whether calling a tool twice is safe, from its MCP annotations (readOnlyHint or idempotentHint); a tool
@@ -84,6 +85,11 @@ export class McpConnections implements ToolInvoker {
    */
   isIdempotent(tool: string): boolean {
     return this.idempotentTools.get(tool) ?? false;
+  }
+
+  /** Whether a tool's MCP annotations say it only reads (readOnlyHint), as `baton replay --tools read-only` asks. */
+  isReadOnly(tool: string): boolean {
+    return this.readOnlyTools.has(tool);
   }
 
   /** Starts (when configured) and connects every server; fails naming the first server that cannot be reached. */
@@ -161,6 +167,7 @@ export class McpConnections implements ToolInvoker {
         transport: connection.spec.transport,
         tools: tools.map((tool) => {
           const hints = tool.annotations;
+          if (hints?.readOnlyHint === true) this.readOnlyTools.add(`${name}/${tool.name}`);
           this.idempotentTools.set(
             `${name}/${tool.name}`,
             hints?.readOnlyHint === true || hints?.idempotentHint === true,
