@@ -14,6 +14,7 @@ import { registerKeysCommands } from "./keys-command.ts";
 import { registerAclsCommands } from "./acls-command.ts";
 import { registerHistoryCommand } from "./history-command.ts";
 import { registerRewindCommand } from "./rewind-command.ts";
+import { registerMcpCommand } from "./mcp-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerScaleCommand(program);
   registerKeysCommands(program);
+  registerMcpCommand(program);
   return program;
 }
 

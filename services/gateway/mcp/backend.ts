@@ -1,0 +1,40 @@
+import type { Policy } from "../../../shared/policy-file.ts";
+import type { ApprovalRequest, Request, Response, RunState, ToolDescription } from "../../../shared/schemas/records.ts";
+import type { Workflow } from "../../planner/workflow-file.ts";
+
+/** A request as Baton knows it: its run (the planner's latest state) and its response, each if there is one yet. */
+export interface RequestRecord {
+  run: RunState | undefined;
+  response: Response | undefined;
+}
+
+/**
+ * What the MCP server needs from Baton: the declared workflows and policy, the executors' tool catalogue, and
+ * requests in and responses out. {@link KafkaMcpBackend} is the real one (topics); a unit test may pass its own.
+ */
+export interface McpBackend {
+  readonly policy: Policy;
+  readonly workflows: ReadonlyMap<string, Workflow>;
+  /** Every tool the executors offer now (baton.tool-catalogs), qualified `<server>/<tool>`. */
+  tools(): ToolDescription[];
+  /** Calls `listener` when the catalogue changes; returns how to stop. */
+  onToolsChanged(listener: () => void): () => void;
+  /** Produces a request onto baton.requests (signed when the gateway has a signing key). */
+  submit(request: Request): Promise<void>;
+  /** A response already seen for a request, without waiting. */
+  knownResponse(requestId: string): Response | undefined;
+  /**
+   * The request's response once it arrives (including one written before this process watched), or undefined when
+   * `timeoutMs` passes or `signal` aborts first.
+   */
+  waitForResponse(
+    requestId: string,
+    options: { signal: AbortSignal; timeoutMs: number },
+  ): Promise<Response | undefined>;
+  /** The latest run state seen for a request since this process started watching, for progress. */
+  latestRun(requestId: string): RunState | undefined;
+  /** A request's run and response, read from the topics when not seen live. */
+  find(requestId: string): Promise<RequestRecord>;
+  /** Tool calls that wait for a person's approval now (every tenant's). */
+  approvals(): Promise<ApprovalRequest[]>;
+}

@@ -1,0 +1,237 @@
+import { context, trace } from "@opentelemetry/api";
+import { checkCredentials, createBackbone, type Backbone } from "../../../shared/backbone.ts";
+import { kafkaAccessError } from "../../../shared/kafka/client.ts";
+import { keyPartition } from "../../../shared/kafka/key-partition.ts";
+import { KeyedTable } from "../../../shared/kafka/keyed-table.ts";
+import { BatonProducer } from "../../../shared/kafka/producer.ts";
+import { readToEnd } from "../../../shared/kafka/topic-reader.ts";
+import { TopicWatcher } from "../../../shared/kafka/topic-watcher.ts";
+import { loadPolicy, type Policy } from "../../../shared/policy-file.ts";
+import type {
+  ApprovalRequest,
+  Request,
+  Response,
+  RunState,
+  ToolCatalog,
+  ToolDescription,
+} from "../../../shared/schemas/records.ts";
+import { loadSigner, signRecord, type Signer } from "../../../shared/security/record-signature.ts";
+import { withTenant } from "../../../shared/telemetry/propagation.ts";
+import { fullTraceAttributes } from "../../../shared/telemetry/sampling.ts";
+import type { Logger } from "../../../shared/telemetry/logger.ts";
+import { requestPartitions } from "../../../shared/topics.ts";
+import { loadWorkflows, type Workflow } from "../../planner/workflow-file.ts";
+import type { McpBackend, RequestRecord } from "./backend.ts";
+import type { McpConfig } from "./config.ts";
+
+/**
+ * How long a call waits for its response live before it also reads the response's partition: a response written
+ * before this process watched (a retry after a gateway restart, or one another gateway served) is found there.
+ */
+const lookBackAfterMs = 2_000;
+
+/**
+ * The MCP gateway's view of Baton through its topics: requests out on baton.requests; responses and run states
+ * followed live from their ends (baton.responses, baton.runs), and read from a request's partition when they were
+ * written before; the catalogue from baton.tool-catalogs; approvals from baton.approval-requests.
+ */
+export class KafkaMcpBackend implements McpBackend {
+  readonly policy: Policy;
+  readonly workflows: ReadonlyMap<string, Workflow>;
+  readonly backbone: Backbone;
+  private readonly producer: BatonProducer;
+  private readonly signer: Signer | undefined;
+  private readonly responses: TopicWatcher<Response>;
+  private readonly runs: TopicWatcher<RunState>;
+  private readonly catalogues: KeyedTable<ToolCatalog>;
+  private readonly listeners: Set<() => void>;
+
+  private constructor(parts: {
+    policy: Policy;
+    workflows: ReadonlyMap<string, Workflow>;
+    backbone: Backbone;
+    producer: BatonProducer;
+    signer: Signer | undefined;
+    responses: TopicWatcher<Response>;
+    runs: TopicWatcher<RunState>;
+    catalogues: KeyedTable<ToolCatalog>;
+    listeners: Set<() => void>;
+  }) {
+    this.policy = parts.policy;
+    this.workflows = parts.workflows;
+    this.backbone = parts.backbone;
+    this.producer = parts.producer;
+    this.signer = parts.signer;
+    this.responses = parts.responses;
+    this.runs = parts.runs;
+    this.catalogues = parts.catalogues;
+    this.listeners = parts.listeners;
+  }
+
+  /**
+   * Loads the workflows and the policy (failing at start on a bad file), connects to Kafka and the registry, and
+   * follows responses, runs and the catalogue: resolves when it can serve calls.
+   */
+  static async start(config: McpConfig, options: { service: string; logger?: Logger }): Promise<KafkaMcpBackend> {
+    const [workflows, policy, signer] = await Promise.all([
+      loadWorkflows(config.WORKFLOWS_DIR),
+      loadPolicy(config.POLICY_FILE),
+      config.BATON_PRINCIPAL === undefined || config.BATON_SIGNING_KEY_FILE === undefined
+        ? Promise.resolve(undefined)
+        : loadSigner(config.BATON_PRINCIPAL, config.BATON_SIGNING_KEY_FILE),
+    ]);
+    const backbone = createBackbone(options.service, config, options.logger);
+    const { kafka, codec, logger, tracing } = backbone;
+    const listeners = new Set<() => void>();
+    let producer: BatonProducer;
+    try {
+      await checkCredentials(backbone);
+      producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
+    } catch (error) {
+      await tracing.shutdown();
+      throw kafkaAccessError(error, config.KAFKA_SASL_USERNAME) ?? error;
+    }
+    const responses = new TopicWatcher<Response>({ kafka, codec, topic: "baton.responses" });
+    const runs = new TopicWatcher<RunState>({ kafka, codec, topic: "baton.runs" });
+    let loaded = false;
+    const catalogues = new KeyedTable<ToolCatalog>({
+      kafka,
+      codec,
+      logger,
+      topic: "baton.tool-catalogs",
+      onChange: () => {
+        if (loaded) for (const listener of listeners) listener();
+      },
+    });
+    await Promise.all([responses.start(), runs.start(), catalogues.start()]);
+    loaded = true;
+    return new KafkaMcpBackend({
+      policy,
+      workflows,
+      backbone,
+      producer,
+      signer,
+      responses,
+      runs,
+      catalogues,
+      listeners,
+    });
+  }
+
+  tools(): ToolDescription[] {
+    return [...this.catalogues.entries()].flatMap(([, catalogue]) => catalogue.tools);
+  }
+
+  onToolsChanged(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async submit(request: Request): Promise<void> {
+    const { tracer } = this.backbone.tracing;
+    const span = tracer.startSpan("submit request", {
+      attributes: {
+        "baton.request_id": request.requestId,
+        "baton.tenant": request.tenant,
+        "baton.front_door": "mcp",
+        ...fullTraceAttributes,
+      },
+    });
+    const headers = this.signer === undefined ? {} : signRecord("baton.requests", request, this.signer);
+    try {
+      await context.with(trace.setSpan(withTenant(request.tenant), span), () =>
+        this.producer.send([{ topic: "baton.requests", key: request.requestId, value: request, headers }]),
+      );
+    } finally {
+      span.end();
+    }
+  }
+
+  knownResponse(requestId: string): Response | undefined {
+    return this.responses.latest(requestId)?.value;
+  }
+
+  waitForResponse(
+    requestId: string,
+    options: { signal: AbortSignal; timeoutMs: number },
+  ): Promise<Response | undefined> {
+    const known = this.knownResponse(requestId);
+    if (known !== undefined || options.signal.aborted) return Promise.resolve(known);
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (response: Response | undefined): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(lookBack);
+        options.signal.removeEventListener("abort", abort);
+        resolve(response);
+      };
+      const abort = (): void => finish(undefined);
+      options.signal.addEventListener("abort", abort, { once: true });
+      this.responses.waitFor(requestId, options.timeoutMs).then(
+        (message) => finish(message.value),
+        () => finish(undefined),
+      );
+      const lookBack = setTimeout(() => {
+        this.readRecord(requestId, ["baton.responses"])
+          .then(({ response }) => {
+            if (response !== undefined) finish(response);
+          })
+          .catch((error: unknown) =>
+            this.backbone.logger.warn({ err: error, requestId }, "could not read the response's partition"),
+          );
+      }, lookBackAfterMs);
+    });
+  }
+
+  latestRun(requestId: string): RunState | undefined {
+    return this.runs.latest(requestId)?.value;
+  }
+
+  async find(requestId: string): Promise<RequestRecord> {
+    const run = this.latestRun(requestId);
+    const response = this.knownResponse(requestId);
+    if (run !== undefined && (response !== undefined || run.status === "RUNNING")) return { run, response };
+    const read = await this.readRecord(requestId, ["baton.runs", "baton.responses"]);
+    return { run: run ?? read.run, response: response ?? read.response };
+  }
+
+  /** A request's latest run and response from its partition of the topics, read to their current ends. */
+  private async readRecord(requestId: string, topics: Array<"baton.runs" | "baton.responses">): Promise<RequestRecord> {
+    const partition = keyPartition(requestId, requestPartitions);
+    const { messages } = await readToEnd({
+      kafka: this.backbone.kafka,
+      codec: this.backbone.codec,
+      topics: topics.map((topic) => ({ topic, partitions: [partition] })),
+      keys: (key) => key === requestId,
+    });
+    const latest = (topic: string): unknown =>
+      messages.filter((message) => message.topic === topic && message.value !== null).at(-1)?.value;
+    return {
+      run: latest("baton.runs") as RunState | undefined,
+      response: latest("baton.responses") as Response | undefined,
+    };
+  }
+
+  async approvals(): Promise<ApprovalRequest[]> {
+    const { messages } = await readToEnd({
+      kafka: this.backbone.kafka,
+      codec: this.backbone.codec,
+      topics: ["baton.approval-requests"],
+    });
+    const latest = new Map<string, ApprovalRequest | null>();
+    for (const message of messages) {
+      if (message.key !== null)
+        latest.set(message.key, message.raw === null ? null : (message.value as ApprovalRequest));
+    }
+    return [...latest.values()].filter((value): value is ApprovalRequest => value !== null);
+  }
+
+  /** Stops following the topics and disconnects. */
+  async close(): Promise<void> {
+    this.listeners.clear();
+    await Promise.allSettled([this.responses.stop(), this.runs.stop(), this.catalogues.stop()]);
+    await this.producer.disconnect().catch(() => undefined);
+    await this.backbone.tracing.shutdown();
+  }
+}
