@@ -118,9 +118,9 @@ describe("the MCP server", () => {
       "knowledge-base.search",
       "ticketing.create_ticket",
     ]);
-    const runWorkflow = tools[0]?.inputSchema as { properties: { workflow: { enum: string[] } }; required: string[] };
-    expect(runWorkflow.properties.workflow.enum).toEqual(["lookup"]);
-    expect(runWorkflow.required).toEqual(["input"]);
+    const runWorkflow = tools[0]?.inputSchema;
+    expect((runWorkflow?.properties?.workflow as { enum?: string[] } | undefined)?.enum).toEqual(["lookup"]);
+    expect(runWorkflow?.required).toEqual(["input"]);
   });
 
   it("a gateway tool call is a direct-call request through the pipeline, answered with the tool's output", async () => {
