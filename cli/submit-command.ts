@@ -9,6 +9,9 @@ import { openClient, signatureHeaders, type CliClient } from "./client.ts";
 import { formatResponse, formatRun } from "./response-format.ts";
 import { readTopics } from "./read-topics.ts";
 import { runAction } from "./run-action.ts";
+import { EventFeed } from "../shared/kafka/event-feed.ts";
+import { BatonError } from "../shared/errors.ts";
+import { formatEvent } from "./event-format.ts";
 
 function keyValue(pair: string, previous: Record<string, string>): Record<string, string> {
   const index = pair.indexOf("=");
@@ -60,6 +63,73 @@ export async function submitRequest(client: CliClient, input: string, options: S
   return request;
 }
 
+/**
+ * `baton submit --follow`: follows baton.events from before the request is produced, printing each event as it
+ * comes (partial answer text as it streams) and the response last; fails with TIMEOUT after `--timeout`.
+ */
+async function followSubmission(
+  client: CliClient,
+  text: string,
+  options: {
+    tenant: string;
+    workflow?: string;
+    meta: Record<string, string>;
+    id?: string;
+    timeout: number;
+    json?: boolean;
+  },
+): Promise<void> {
+  const { kafka, codec } = client.backbone;
+  const feed = new EventFeed({ kafka, codec });
+  await feed.start();
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), options.timeout * 1000);
+  try {
+    const request = await submitRequest(client, text, {
+      tenant: options.tenant,
+      metadata: options.meta,
+      ...(options.workflow === undefined ? {} : { workflow: options.workflow }),
+      ...(options.id === undefined ? {} : { requestId: options.id }),
+    });
+    if (options.json !== true) console.log(`submitted ${request.requestId}`);
+    let writing = false;
+    for await (const followed of feed.follow(request.requestId, {
+      since: request.submittedAt - 60_000,
+      signal: timeout.signal,
+    })) {
+      const { event } = followed;
+      if (options.json === true) {
+        console.log(JSON.stringify({ id: followed.id, ...event }));
+        if (event.type === "RESPONSE") return;
+        continue;
+      }
+      if (event.type === "PARTIAL_TEXT") {
+        if (!writing || event.sequence === 0) process.stdout.write(`${writing ? "\n" : ""}  writing: `);
+        writing = true;
+        process.stdout.write(event.text ?? "");
+        continue;
+      }
+      if (writing) process.stdout.write("\n");
+      writing = false;
+      if (event.type !== "RESPONSE") {
+        console.log(formatEvent(event, request.submittedAt));
+        continue;
+      }
+      const response = event.response === null ? undefined : (JSON.parse(event.response) as Response);
+      if (response !== undefined) for (const line of formatResponse(response, request)) console.log(line);
+      else console.log(formatEvent(event, request.submittedAt));
+      return;
+    }
+    throw new BatonError(
+      "TIMEOUT",
+      `no response for ${request.requestId} within ${options.timeout} s; \`baton status ${request.requestId}\` shows where it is`,
+    );
+  } finally {
+    clearTimeout(timer);
+    await feed.stop();
+  }
+}
+
 /** `baton submit` and `baton status`. */
 export function registerSubmitCommands(program: Command): void {
   program
@@ -71,11 +141,12 @@ export function registerSubmitCommands(program: Command): void {
     .option("--meta <key=value>", "request metadata, repeatable", keyValue, {})
     .option("--id <requestId>", "request id (default: a new UUID)")
     .option("--wait", "wait for the response and print it")
-    .option("--timeout <seconds>", "how long --wait waits", seconds, 60)
+    .option("--follow", "print each step of progress as it happens (from baton.events), then the response")
+    .option("--timeout <seconds>", "how long --wait or --follow waits", seconds, 60)
     .option("--json", "print the response as JSON")
     .addHelpText(
       "after",
-      `\nExamples:\n  $ baton submit "My order #1234 arrived damaged and I want a refund" --meta customerEmail=ann@example.com --wait\n  $ baton submit "Refund order 1234" --workflow refund --meta orderId=1234 --meta amount=120\n`,
+      `\nExamples:\n  $ baton submit "My order #1234 arrived damaged and I want a refund" --meta customerEmail=ann@example.com --wait\n  $ baton submit "How long does shipping take?" --follow\n  $ baton submit "Refund order 1234" --workflow refund --meta orderId=1234 --meta amount=120\n`,
     )
     .action(
       runAction(
@@ -87,12 +158,21 @@ export function registerSubmitCommands(program: Command): void {
             meta: Record<string, string>;
             id?: string;
             wait?: boolean;
+            follow?: boolean;
             timeout: number;
             json?: boolean;
           },
         ) => {
           const client = await openClient();
           const { kafka, codec } = client.backbone;
+          if (options.follow === true) {
+            try {
+              await followSubmission(client, text, options);
+            } finally {
+              await client.close();
+            }
+            return;
+          }
           const watcher =
             options.wait === true ? new TopicWatcher<Response>({ kafka, codec, topic: "baton.responses" }) : undefined;
           try {

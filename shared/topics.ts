@@ -137,6 +137,12 @@ export const topics: readonly TopicDeclaration[] = [
     retryDelaysMs: [],
     deadLetter: false,
   }),
+  pipelineTopic(
+    "baton.events",
+    "baton.Event",
+    "Each request's progress (planned, allowed, started, finished, partial text, response): SSE and --follow read it",
+    { retryDelaysMs: [], deadLetter: false },
+  ),
   pipelineTopic("baton.policy-decisions", "baton.PolicyDecision", "Every policy decision: the audit trail", {
     retentionMs: auditRetentionMs,
     retryDelaysMs: [],
@@ -299,7 +305,14 @@ export const principalAccess: readonly PrincipalAccess[] = [
     consumes: stageInputs.planner,
     tables: ["baton.runs", "baton.tool-catalogs"],
     // baton.policy-decisions: the planner audits requests refused for their writer, and its tool output screening.
-    writes: ["baton.tool-calls", "baton.runs", "baton.completed-runs", "baton.run-deadlines", "baton.policy-decisions"],
+    writes: [
+      "baton.tool-calls",
+      "baton.runs",
+      "baton.completed-runs",
+      "baton.run-deadlines",
+      "baton.policy-decisions",
+      "baton.events",
+    ],
   }),
   stageAccess("policy", {
     consumes: stageInputs.policy,
@@ -311,22 +324,29 @@ export const principalAccess: readonly PrincipalAccess[] = [
       "baton.approval-requests",
       "baton.policy-decisions",
       "baton.responses",
+      "baton.events",
     ],
   }),
   stageAccess("executor", {
     consumes: stageInputs.executor,
     tables: ["baton.tool-outcomes", "baton.tool-intents"],
-    writes: ["baton.tool-results", "baton.tool-outcomes", "baton.tool-intents", "baton.tool-catalogs"],
+    writes: ["baton.tool-results", "baton.tool-outcomes", "baton.tool-intents", "baton.tool-catalogs", "baton.events"],
   }),
   // baton.policy-decisions: the summarizer audits its screening of tool output before it reaches an LLM.
-  stageAccess("summarizer", { consumes: stageInputs.summarizer, writes: ["baton.drafts", "baton.policy-decisions"] }),
+  // baton.events: partial text of answers an LLM writes, for tenants whose policy streams it.
+  stageAccess("summarizer", {
+    consumes: stageInputs.summarizer,
+    writes: ["baton.drafts", "baton.policy-decisions", "baton.events"],
+  }),
   {
     principal: "baton-submitter",
-    description: "whoever submits requests (`baton submit --wait`, an application)",
+    description: "whoever submits requests (`baton submit --wait|--follow`, an application, the gateway)",
     consumes: [],
     tables: [],
     writes: ["baton.requests"],
-    reads: ["baton.responses"],
+    // The gateway (which runs as a submitter) finds a request and follows its progress for GET and SSE; run state
+    // (tool output) stays with the stages.
+    reads: ["baton.responses", "baton.events", "baton.requests"],
     readGroupPrefixes: ["baton-watcher-", "baton-reader-"],
     transactional: false,
   },

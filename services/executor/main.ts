@@ -15,6 +15,9 @@ import { toolCallErrorType, toolCallStartAttributes } from "../../shared/telemet
 import { McpConnections, type ToolInvoker } from "./mcp-connections.ts";
 import { loadServers, serverLimitsOf, settingsOf, type ToolSettings } from "./servers-file.ts";
 import { recordStateLoads } from "../../shared/telemetry/metrics.ts";
+import { BatonError } from "../../shared/errors.ts";
+import { eventsTopic, progressEvent, withProgressEvents } from "../../shared/progress-events.ts";
+import type { Event } from "../../shared/schemas/records.ts";
 
 /** Starts the executor: connects the MCP servers, publishes their catalogues, runs cleared calls. */
 export async function runExecutor(env: Record<string, string | undefined>): Promise<StageProcess> {
@@ -162,7 +165,26 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
           const call = message.value;
           const running = inFlight.get(call.idempotencyKey);
           if (running !== undefined)
-            return { messages: (await running).filter((outgoing) => outgoing.topic !== executorTopics.toolOutcomes) };
+            return withProgressEvents(
+              { messages: (await running).filter((outgoing) => outgoing.topic !== executorTopics.toolOutcomes) },
+              Date.now(),
+            );
+          // Started and retried are told as they happen, not with the call's transaction (which ends with the call):
+          // a follower sees a long call running. A redelivered call may tell it started twice.
+          const tell = (event: Event): Promise<void> =>
+            producer
+              .send([{ topic: eventsTopic, key: call.requestId, value: event, partition: message.partition }])
+              .catch((error: unknown) =>
+                logger.warn({ err: error, type: event.type }, "could not send a progress event"),
+              );
+          if (outcomes.get(call.idempotencyKey) === undefined)
+            await tell(
+              progressEvent(call.requestId, "STARTED", Date.now(), {
+                stepId: call.stepId,
+                tool: call.tool,
+                attempt: message.attempt,
+              }),
+            );
           const execution = executeCall(call, {
             tools: measured,
             guard,
@@ -188,12 +210,24 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
           });
           inFlight.set(call.idempotencyKey, execution);
           try {
-            const messages = await execution;
+            const messages = await execution.catch(async (error: unknown) => {
+              // The call's own retry through the retry topics (executeCall raises it only while a rung is left).
+              if (error instanceof BatonError && error.code === "TIMEOUT" && Array.isArray(error.details.retryDelaysMs))
+                await tell(
+                  progressEvent(call.requestId, "RETRIED", Date.now(), {
+                    stepId: call.stepId,
+                    tool: call.tool,
+                    attempt: message.attempt,
+                    detail: error.message,
+                  }),
+                );
+              throw error;
+            });
             for (const outgoing of messages) {
               if (outgoing.topic === executorTopics.toolOutcomes)
                 outcomes.set(outgoing.key, outgoing.value as ToolResult, message.partition);
             }
-            return { messages };
+            return withProgressEvents({ messages }, Date.now());
           } finally {
             inFlight.delete(call.idempotencyKey);
           }

@@ -20,6 +20,7 @@ import { applyFollowUp, followUpWithLlm, mayFollowUp } from "./llm-follow-up.ts"
 import { createLlmClient } from "../../shared/llm/llm-client.ts";
 import { stateRetentionMs } from "../../shared/topics.ts";
 import { recordStateLoads } from "../../shared/telemetry/metrics.ts";
+import { withProgressEvents } from "../../shared/progress-events.ts";
 
 /** Starts the planner: requests and tool results in; tool calls, run state and completed runs out. */
 export async function runPlanner(env: Record<string, string | undefined>): Promise<StageProcess> {
@@ -150,7 +151,10 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
             if ("problem" in writer) {
               const refused = refuseWriter(request, existing, writer.problem, Date.now());
               logger.warn({ requestId: request.requestId, problem: writer.problem }, "request refused: its writer");
-              return { messages: refused.messages, ...afterCommitOf(refused.run, message.partition) };
+              return withProgressEvents(
+                { messages: refused.messages, ...afterCommitOf(refused.run, message.partition) },
+                Date.now(),
+              );
             }
             const tenant = policy.tenants[request.tenant];
             const llmPlan =
@@ -178,7 +182,10 @@ export async function runPlanner(env: Record<string, string | undefined>): Promi
               outcome = applyFollowUp(outcome, followUp, context);
             }
           }
-          return { messages: outcome.messages, ...afterCommitOf(outcome.run, message.partition) };
+          return withProgressEvents(
+            { messages: outcome.messages, ...afterCommitOf(outcome.run, message.partition) },
+            Date.now(),
+          );
         },
         shutdown: [
           { name: "deadline sweep", run: () => Promise.resolve(clearInterval(sweep)) },

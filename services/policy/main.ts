@@ -6,6 +6,7 @@ import { startStageProcess, type StageProcess } from "../../shared/stage-process
 import { recordStateLoads } from "../../shared/telemetry/metrics.ts";
 import { Principals } from "../../shared/security/principals.ts";
 import { policyConfigSchema } from "./config.ts";
+import { withProgressEvents } from "../../shared/progress-events.ts";
 import { applyApproval, approvalKey, checkAnswer, checkCall, policyTopics, type PolicyOutcome } from "./policy.ts";
 
 /** Starts the policy stage: every planned call, every approval and every answer passes here. */
@@ -42,7 +43,8 @@ export async function runPolicy(env: Record<string, string | undefined>): Promis
         if (staged?.has(key) === true) return staged.get(key) ?? undefined;
         return waiting.get(key);
       };
-      const withState = (outcome: PolicyOutcome, partition: number) => {
+      const withState = (decided: PolicyOutcome, partition: number) => {
+        const outcome = withProgressEvents(decided, Date.now());
         const change = outcome.approvalState;
         if (change === undefined) return { messages: outcome.messages, rawMessages: outcome.rawMessages };
         const staged = pending.get(partition) ?? new Map<string, ApprovalRequest | null>();
@@ -87,7 +89,7 @@ export async function runPolicy(env: Record<string, string | undefined>): Promis
             );
             return Promise.resolve(withState(applyApproval(answer, call, policy, now, writer), message.partition));
           }
-          return Promise.resolve(checkAnswer(message.value as Draft, policy, now));
+          return Promise.resolve(withProgressEvents(checkAnswer(message.value as Draft, policy, now), now));
         },
         shutdown: [{ name: "tables", run: () => waiting.stop() }],
       };

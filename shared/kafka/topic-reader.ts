@@ -66,6 +66,8 @@ export async function readTopic(options: ReadTopicOptions): Promise<ReadMessage[
 export interface TopicSelection {
   topic: string;
   partitions?: readonly number[];
+  /** Starts each partition read at this offset, when it is past the start `since` or the beginning gives. */
+  fromOffset?: bigint;
 }
 
 /** Options for {@link readToEnd}. */
@@ -121,9 +123,10 @@ export async function readToEnd(options: ReadToEndOptions): Promise<ReadToEndRes
       const wanted = selection.partitions === undefined ? undefined : new Set(selection.partitions);
       const { ends = [], starts } = offsets[index] ?? {};
       for (const { partition, low, end } of ends) {
-        const start = starts?.get(partition) ?? low;
+        const timed = starts?.get(partition) ?? low;
+        const start = selection.fromOffset !== undefined && selection.fromOffset > timed ? selection.fromOffset : timed;
         if (wanted === undefined || wanted.has(partition))
-          ranges.push({ topic: selection.topic, partition, from: start > low ? start : low, end });
+          ranges.push({ topic: selection.topic, partition, from: start > end ? end : start > low ? start : low, end });
       }
     });
   } catch (error) {

@@ -26,14 +26,20 @@ export class TopicWatcher<T> {
   private readonly keepAll: boolean;
   private readonly all: Array<ReceivedMessage<T>> = [];
   private readonly kept = new Set<string>();
+  private readonly listeners = new Set<(message: ReceivedMessage<T>) => void>();
+  private readonly remember: boolean;
   private running = false;
 
-  /** `keepAll` keeps every message (not only each key's latest), for {@link matching}. */
-  constructor(options: { kafka: Kafka; codec: AvroCodec; topic: string; keepAll?: boolean }) {
+  /**
+   * `keepAll` keeps every message (not only each key's latest), for {@link matching}; `remember: false` keeps
+   * nothing (a long-running follower that only tells its {@link listen}ers).
+   */
+  constructor(options: { kafka: Kafka; codec: AvroCodec; topic: string; keepAll?: boolean; remember?: boolean }) {
     this.kafka = options.kafka;
     this.codec = options.codec;
     this.topic = options.topic;
     this.keepAll = options.keepAll ?? false;
+    this.remember = options.remember ?? true;
     this.consumer = options.kafka.consumer({ groupId: `baton-watcher-${randomUUID()}`, allowAutoTopicCreation: false });
   }
 
@@ -67,6 +73,8 @@ export class TopicWatcher<T> {
           () => null as T,
         );
         const received: ReceivedMessage<T> = toReceived(topic, partition, message, value);
+        for (const listener of this.listeners) listener(received);
+        if (!this.remember) return;
         this.seen.set(key, received);
         // Counted by position, so a message delivered again after a consumer restart is not a duplicate.
         const positions = this.offsets.get(key) ?? new Set<string>();
@@ -89,6 +97,12 @@ export class TopicWatcher<T> {
     this.running = true;
     await this.consumer.run(run);
     await joined;
+  }
+
+  /** Tells `listener` of every message from now on, in the order of each partition; returns how to stop. */
+  listen(listener: (message: ReceivedMessage<T>) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** The message for a key, once it arrives; fails with TIMEOUT after `timeoutMs`. */

@@ -206,6 +206,42 @@ export interface ToolCatalog {
   updatedAt: number;
 }
 
+/** baton.EventType: what happened to a request; OTHER stands for a type added after this reader was written. */
+export type EventType =
+  | "PLANNED"
+  | "ALLOWED"
+  | "DENIED"
+  | "WAITING_FOR_APPROVAL"
+  | "APPROVED"
+  | "REJECTED"
+  | "STARTED"
+  | "RETRIED"
+  | "FINISHED"
+  | "PARTIAL_TEXT"
+  | "RESPONSE"
+  | "OTHER";
+
+/** baton.Event (schemas/event.avsc): one step of a request's progress on baton.events. */
+export interface Event {
+  requestId: string;
+  type: EventType;
+  stepId: string | null;
+  tool: string | null;
+  /** FINISHED: the step's status; RESPONSE: the response's. */
+  status: string | null;
+  attempt: number | null;
+  /** Why: a denial's rule and reason, a step's error, a retry's cause. */
+  detail: string | null;
+  /** PARTIAL_TEXT: the next redacted piece of the answer; RESPONSE: the final answer. */
+  text: string | null;
+  /** PARTIAL_TEXT: the piece's number from 0 (0 again: the answer is written again from the start). */
+  sequence: number | null;
+  /** RESPONSE: the baton.Response as JSON. */
+  response: string | null;
+  /** Epoch milliseconds. */
+  at: number;
+}
+
 /** Maps each record's Avro full name to its TypeScript shape. */
 export interface RecordTypes {
   "baton.Request": Request;
@@ -220,6 +256,7 @@ export interface RecordTypes {
   "baton.PolicyDecision": PolicyDecision;
   "baton.ToolCatalog": ToolCatalog;
   "baton.RunDeadline": RunDeadline;
+  "baton.Event": Event;
 }
 
 /** Avro full names of the records Baton ships. */

@@ -33,6 +33,8 @@ describe("ACLs made from the topic list", () => {
     expect(may("baton-submitter", "READ", "baton.responses")).toBe(true);
     expect(may("baton-submitter", "WRITE", "baton.approvals")).toBe(false);
     expect(may("baton-submitter", "READ", "baton.runs")).toBe(false);
+    expect(may("baton-submitter", "READ", "baton.events")).toBe(true);
+    expect(may("baton-submitter", "WRITE", "baton.events")).toBe(false);
     expect(may("baton-approver", "WRITE", "baton.approvals")).toBe(true);
     expect(may("baton-approver", "WRITE", "baton.requests")).toBe(false);
   });
