@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -19,6 +21,7 @@ import { TestPipeline } from "./pipeline.ts";
 // Baton as an MCP server against the real stack and real stages: the official SDK's client over stdio (spawning
 // `baton mcp`) and over Streamable HTTP (the gateway's handler on a plain node:http server). Run under the stack lock.
 const root = fileURLToPath(new URL("../..", import.meta.url));
+const run = promisify(execFile);
 const demoToken = "demo-mcp-e2e-token";
 const trialToken = "trial-mcp-e2e-token";
 
@@ -218,6 +221,42 @@ describe("Baton as an MCP server over stdio (baton mcp)", () => {
   it("a gateway call retried after a client timeout runs the tool once", async () => {
     await retryAfterTimeout(await stdioClient(demoToken));
   }, 90_000);
+
+  it("a call waiting for a person shows in list_approvals; once rejected, the call again answers with the rejection", async () => {
+    const demo = await stdioClient(demoToken);
+    const orderId = `mcp-${randomUUID()}`;
+    const call = { name: "ticketing.issue_refund", arguments: { orderId, amount: 70 } };
+    const progress: string[] = [];
+    const waited = await demo
+      .callTool(call, undefined, { timeout: 5_000, onprogress: (note) => progress.push(note.message ?? "") })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect((waited as McpError).code).toBe(ErrorCode.RequestTimeout);
+    expect(progress.some((message) => message.includes("waiting for approval call (ticketing/issue_refund)"))).toBe(
+      true,
+    );
+    const listed = await demo.callTool({ name: "list_approvals", arguments: {} });
+    const approvals = (listed.structuredContent as { approvals: Array<Record<string, string>> }).approvals;
+    const waiting = approvals.find((approval) => approval.arguments?.includes(orderId) === true);
+    expect(waiting).toMatchObject({
+      stepId: "call",
+      tool: "ticketing/issue_refund",
+      ruleId: "large-refunds-need-approval",
+    });
+    const trial = await stdioClient(trialToken);
+    const trialListed = await trial.callTool({ name: "list_approvals", arguments: {} });
+    expect(JSON.stringify(trialListed.structuredContent)).not.toContain(orderId);
+    await run(process.execPath, [join(root, "cli/main.ts"), "reject", waiting?.requestId ?? "", "call"], {
+      cwd: root,
+      env: { ...process.env, ...pipeline.env },
+    });
+    const answered = await demo.callTool(call, undefined, { timeout: 60_000 });
+    expect(answered.isError).toBe(true);
+    expect(textOf(answered)).toContain("rejected by");
+    expect(await refunds(orderId)).toEqual([]);
+  }, 90_000);
 });
 
 describe("Baton as an MCP server over Streamable HTTP", () => {
@@ -250,6 +289,28 @@ describe("Baton as an MCP server over Streamable HTTP", () => {
     );
     expect(search.isError).toBeUndefined();
     expect((search.structuredContent as { found: boolean }).found).toBe(true);
+  }, 90_000);
+
+  it("a long gateway call reports its progress from baton.events", async () => {
+    const client = await httpClient(demoToken);
+    const progress: string[] = [];
+    const result = await client.callTool(
+      {
+        name: "slow-ticketing.create_ticket",
+        arguments: { subject: `MCP progress ${randomUUID()}`, body: "Where is my parcel?" },
+      },
+      undefined,
+      { timeout: 60_000, onprogress: (note) => progress.push(note.message ?? "") },
+    );
+    expect(result.isError).toBeUndefined();
+    const steps = progress.map((message) => message.replace(/^mcp-[0-9a-f]{32}: /, ""));
+    expect(steps[0]).toBe("submitted");
+    expect(steps).toEqual(
+      expect.arrayContaining([
+        "planned call (slow-ticketing/create_ticket)",
+        "allowed call (slow-ticketing/create_ticket)",
+      ]),
+    );
   }, 90_000);
 
   it("a gateway call retried after a client timeout runs the tool once", async () => {

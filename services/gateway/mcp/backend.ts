@@ -1,5 +1,12 @@
 import type { Policy } from "../../../shared/policy-file.ts";
-import type { ApprovalRequest, Request, Response, RunState, ToolDescription } from "../../../shared/schemas/records.ts";
+import type {
+  ApprovalRequest,
+  Event,
+  Request,
+  Response,
+  RunState,
+  ToolDescription,
+} from "../../../shared/schemas/records.ts";
 import type { Workflow } from "../../planner/workflow-file.ts";
 
 /** A request as Baton knows it: its run (the planner's latest state) and its response, each if there is one yet. */
@@ -31,8 +38,11 @@ export interface McpBackend {
     requestId: string,
     options: { signal: AbortSignal; timeoutMs: number },
   ): Promise<Response | undefined>;
-  /** The latest run state seen for a request since this process started watching, for progress. */
-  latestRun(requestId: string): RunState | undefined;
+  /**
+   * A request's progress events (baton.events) from `since` on, as they are committed, ending with its response or
+   * when `signal` aborts.
+   */
+  events(requestId: string, options: { since: number; signal: AbortSignal }): AsyncIterable<Event>;
   /** A request's run and response, read from the topics when not seen live. */
   find(requestId: string): Promise<RequestRecord>;
   /** Tool calls that wait for a person's approval now (every tenant's). */

@@ -1,5 +1,6 @@
 import { context, trace } from "@opentelemetry/api";
 import { checkCredentials, createBackbone, type Backbone } from "../../../shared/backbone.ts";
+import { EventFeed } from "../../../shared/kafka/event-feed.ts";
 import { kafkaAccessError } from "../../../shared/kafka/client.ts";
 import { keyPartition } from "../../../shared/kafka/key-partition.ts";
 import { KeyedTable } from "../../../shared/kafka/keyed-table.ts";
@@ -9,6 +10,7 @@ import { TopicWatcher } from "../../../shared/kafka/topic-watcher.ts";
 import { loadPolicy, type Policy } from "../../../shared/policy-file.ts";
 import type {
   ApprovalRequest,
+  Event,
   Request,
   Response,
   RunState,
@@ -30,10 +32,14 @@ import type { McpConfig } from "./config.ts";
  */
 const lookBackAfterMs = 2_000;
 
+/** How many recent responses are kept in memory, so a call retried soon after its run ended is answered at once. */
+const recentResponses = 10_000;
+
 /**
- * The MCP gateway's view of Baton through its topics: requests out on baton.requests; responses and run states
- * followed live from their ends (baton.responses, baton.runs), and read from a request's partition when they were
- * written before; the catalogue from baton.tool-catalogs; approvals from baton.approval-requests.
+ * The MCP gateway's view of Baton through its topics: requests out on baton.requests; responses followed live from
+ * the end of baton.responses (the latest few thousand kept), and read from a request's partition when they were
+ * written before; progress from baton.events; runs from a request's partition of baton.runs; the catalogue from
+ * baton.tool-catalogs; approvals from baton.approval-requests.
  */
 export class KafkaMcpBackend implements McpBackend {
   readonly policy: Policy;
@@ -41,10 +47,12 @@ export class KafkaMcpBackend implements McpBackend {
   readonly backbone: Backbone;
   private readonly producer: BatonProducer;
   private readonly signer: Signer | undefined;
-  private readonly responses: TopicWatcher<Response>;
-  private readonly runs: TopicWatcher<RunState>;
+  private readonly responses: TopicWatcher<Response | null>;
+  private readonly feed: EventFeed;
   private readonly catalogues: KeyedTable<ToolCatalog>;
   private readonly listeners: Set<() => void>;
+  private readonly recent = new Map<string, Response>();
+  private readonly waiting = new Map<string, Set<(response: Response) => void>>();
 
   private constructor(parts: {
     policy: Policy;
@@ -52,8 +60,8 @@ export class KafkaMcpBackend implements McpBackend {
     backbone: Backbone;
     producer: BatonProducer;
     signer: Signer | undefined;
-    responses: TopicWatcher<Response>;
-    runs: TopicWatcher<RunState>;
+    responses: TopicWatcher<Response | null>;
+    feed: EventFeed;
     catalogues: KeyedTable<ToolCatalog>;
     listeners: Set<() => void>;
   }) {
@@ -63,9 +71,19 @@ export class KafkaMcpBackend implements McpBackend {
     this.producer = parts.producer;
     this.signer = parts.signer;
     this.responses = parts.responses;
-    this.runs = parts.runs;
+    this.feed = parts.feed;
     this.catalogues = parts.catalogues;
     this.listeners = parts.listeners;
+    this.responses.listen((message) => {
+      const response = message.value;
+      // Trust no topic: a value that is not a response for its key is not one.
+      if (message.key === null || response === null || response.requestId !== message.key) return;
+      this.recent.delete(response.requestId);
+      this.recent.set(response.requestId, response);
+      if (this.recent.size > recentResponses) this.recent.delete(this.recent.keys().next().value ?? "");
+      for (const resolve of this.waiting.get(response.requestId) ?? []) resolve(response);
+      this.waiting.delete(response.requestId);
+    });
   }
 
   /**
@@ -91,8 +109,8 @@ export class KafkaMcpBackend implements McpBackend {
       await tracing.shutdown();
       throw kafkaAccessError(error, config.KAFKA_SASL_USERNAME) ?? error;
     }
-    const responses = new TopicWatcher<Response>({ kafka, codec, topic: "baton.responses" });
-    const runs = new TopicWatcher<RunState>({ kafka, codec, topic: "baton.runs" });
+    const responses = new TopicWatcher<Response | null>({ kafka, codec, topic: "baton.responses", remember: false });
+    const feed = new EventFeed({ kafka, codec });
     let loaded = false;
     const catalogues = new KeyedTable<ToolCatalog>({
       kafka,
@@ -103,19 +121,21 @@ export class KafkaMcpBackend implements McpBackend {
         if (loaded) for (const listener of listeners) listener();
       },
     });
-    await Promise.all([responses.start(), runs.start(), catalogues.start()]);
-    loaded = true;
-    return new KafkaMcpBackend({
+    // Listening before the watcher starts, so no response is missed between its start and the first call.
+    const backend = new KafkaMcpBackend({
       policy,
       workflows,
       backbone,
       producer,
       signer,
       responses,
-      runs,
+      feed,
       catalogues,
       listeners,
     });
+    await Promise.all([responses.start(), feed.start(), catalogues.start()]);
+    loaded = true;
+    return backend;
   }
 
   tools(): ToolDescription[] {
@@ -148,7 +168,7 @@ export class KafkaMcpBackend implements McpBackend {
   }
 
   knownResponse(requestId: string): Response | undefined {
-    return this.responses.latest(requestId)?.value;
+    return this.recent.get(requestId);
   }
 
   waitForResponse(
@@ -163,15 +183,20 @@ export class KafkaMcpBackend implements McpBackend {
         if (done) return;
         done = true;
         clearTimeout(lookBack);
+        clearTimeout(timeout);
         options.signal.removeEventListener("abort", abort);
+        const waiters = this.waiting.get(requestId);
+        waiters?.delete(arrived);
+        if (waiters?.size === 0) this.waiting.delete(requestId);
         resolve(response);
       };
+      const arrived = (response: Response): void => finish(response);
       const abort = (): void => finish(undefined);
       options.signal.addEventListener("abort", abort, { once: true });
-      this.responses.waitFor(requestId, options.timeoutMs).then(
-        (message) => finish(message.value),
-        () => finish(undefined),
-      );
+      const waiters = this.waiting.get(requestId) ?? new Set();
+      waiters.add(arrived);
+      this.waiting.set(requestId, waiters);
+      const timeout = setTimeout(() => finish(undefined), options.timeoutMs);
       const lookBack = setTimeout(() => {
         this.readRecord(requestId, ["baton.responses"])
           .then(({ response }) => {
@@ -184,16 +209,13 @@ export class KafkaMcpBackend implements McpBackend {
     });
   }
 
-  latestRun(requestId: string): RunState | undefined {
-    return this.runs.latest(requestId)?.value;
+  async *events(requestId: string, options: { since: number; signal: AbortSignal }): AsyncGenerator<Event> {
+    for await (const followed of this.feed.follow(requestId, options)) yield followed.event;
   }
 
   async find(requestId: string): Promise<RequestRecord> {
-    const run = this.latestRun(requestId);
-    const response = this.knownResponse(requestId);
-    if (run !== undefined && (response !== undefined || run.status === "RUNNING")) return { run, response };
     const read = await this.readRecord(requestId, ["baton.runs", "baton.responses"]);
-    return { run: run ?? read.run, response: response ?? read.response };
+    return { run: read.run, response: read.response ?? this.knownResponse(requestId) };
   }
 
   /** A request's latest run and response from its partition of the topics, read to their current ends. */
@@ -230,7 +252,7 @@ export class KafkaMcpBackend implements McpBackend {
   /** Stops following the topics and disconnects. */
   async close(): Promise<void> {
     this.listeners.clear();
-    await Promise.allSettled([this.responses.stop(), this.runs.stop(), this.catalogues.stop()]);
+    await Promise.allSettled([this.responses.stop(), this.feed.stop(), this.catalogues.stop()]);
     await this.producer.disconnect().catch(() => undefined);
     await this.backbone.tracing.shutdown();
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { parsePolicy } from "../../../shared/policy-file.ts";
-import type { ApprovalRequest, Request, Response, RunState } from "../../../shared/schemas/records.ts";
+import type { ApprovalRequest, Event, Request, Response, RunState } from "../../../shared/schemas/records.ts";
 import { parseWorkflow } from "../../planner/workflow-file.ts";
 import type { McpBackend, RequestRecord } from "./backend.ts";
 import { idempotencyMetaKey } from "./call-identity.ts";
@@ -83,8 +83,25 @@ class FakeBackend implements McpBackend {
     if (response !== undefined) this.responses.set(requestId, response);
     return response;
   }
-  latestRun(requestId: string) {
-    return this.runs.get(requestId);
+  async *events(requestId: string): AsyncGenerator<Event> {
+    const event = (type: Event["type"], stepId: string | null, status: string | null): Event => ({
+      requestId,
+      type,
+      stepId,
+      tool: stepId === null ? null : "knowledge-base/search",
+      status,
+      attempt: null,
+      detail: null,
+      text: null,
+      sequence: null,
+      response: null,
+      at: 1,
+    });
+    yield event("PLANNED", "search", null);
+    yield event("STARTED", "search", null);
+    yield event("FINISHED", "search", "SUCCEEDED");
+    yield event("RESPONSE", null, "ANSWERED");
+    await Promise.resolve();
   }
   find(requestId: string): Promise<RequestRecord> {
     return Promise.resolve({ run: this.runs.get(requestId), response: this.responses.get(requestId) });
@@ -210,7 +227,12 @@ describe("the MCP server", () => {
     await client.callTool({ name: "run_workflow", arguments: { input: "where is my parcel" } }, undefined, {
       onprogress: (notification) => progress.push(notification.message ?? ""),
     });
-    expect(progress[0]).toMatch(/^mcp-[0-9a-f]{32}: planned$/);
+    expect(progress[0]).toMatch(/^mcp-[0-9a-f]{32}: submitted$/);
+    expect(progress.slice(1).map((message) => message.replace(/^mcp-[0-9a-f]{32}: /, ""))).toEqual([
+      "planned search (knowledge-base/search)",
+      "started search (knowledge-base/search)",
+      "finished search (knowledge-base/search) SUCCEEDED",
+    ]);
   });
 
   it("a run that outlasts the wait answers with its requestId to ask get_request about", async () => {

@@ -12,7 +12,7 @@ import {
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import { z } from "zod";
 import { toolPermitted } from "../../../shared/policy-file.ts";
-import type { Request, Response, RunState } from "../../../shared/schemas/records.ts";
+import type { Event, Request, Response } from "../../../shared/schemas/records.ts";
 import { directCallPrefix } from "../../planner/planner.ts";
 import type { McpBackend } from "./backend.ts";
 import { idempotencyMetaKey, requestIdOf } from "./call-identity.ts";
@@ -48,7 +48,8 @@ const getRequestArguments = z.strictObject({
 
 const listApprovalsArguments = z.strictObject({});
 
-const finished = new Set(["SUCCEEDED", "FAILED", "DENIED", "SKIPPED", "TIMED_OUT"]);
+/** Progress events are read from a little before the request is submitted (clocks of producers differ). */
+const progressLookBackMs = 5_000;
 
 function inputSchemaOf(schema: z.ZodType): Tool["inputSchema"] {
   const { $schema: _ignored, ...json } = z.toJSONSchema(schema, { io: "input" }) as Record<string, unknown>;
@@ -127,15 +128,14 @@ function stillRunning(requestId: string, waitedMs: number): CallToolResult {
   };
 }
 
-/** What a run has done so far, as a progress message. */
-function progressOf(run: RunState): { progress: number; total: number; message: string } {
-  const done = run.steps.filter((step) => finished.has(step.status));
-  const last = done.at(-1);
-  return {
-    progress: done.length,
-    total: run.steps.length,
-    message: last === undefined ? "planned" : `${last.stepId} (${last.tool}) ${last.status}`,
-  };
+/** One progress event as a line for the person watching: what happened to which step, and why. */
+function describeEvent(event: Event): string {
+  const step = event.stepId === null ? "" : ` ${event.stepId}`;
+  const tool = event.tool === null ? "" : ` (${event.tool})`;
+  const status = event.status === null ? "" : ` ${event.status}`;
+  const attempt = event.attempt !== null && event.attempt > 1 ? ` attempt ${event.attempt}` : "";
+  const detail = event.detail === null ? "" : `: ${event.detail}`;
+  return `${event.type.toLowerCase().replaceAll("_", " ")}${step}${tool}${status}${attempt}${detail}`;
 }
 
 /**
@@ -202,29 +202,29 @@ export function createMcpServer(backend: McpBackend, connection: McpConnection):
   const runRequest = async (request: Request, extra: Extra, direct: boolean): Promise<CallToolResult> => {
     const known = backend.knownResponse(request.requestId);
     if (known !== undefined) return responseResult(known, direct);
+    const since = Date.now() - progressLookBackMs;
     await backend.submit(request);
+    const following = new AbortController();
+    const stopFollowing = (): void => following.abort();
+    extra.signal.addEventListener("abort", stopFollowing, { once: true });
     const progressToken = extra._meta?.progressToken;
-    let reported = -1;
-    const report = (): void => {
-      if (progressToken === undefined) return;
-      const run = backend.latestRun(request.requestId);
-      const progress = run === undefined ? { progress: 0, total: undefined, message: "submitted" } : progressOf(run);
-      if (progress.progress <= reported) return;
-      reported = progress.progress;
-      extra
-        .sendNotification({
+    if (progressToken !== undefined) {
+      const notify = (progress: number, message: string): Promise<void> =>
+        extra.sendNotification({
           method: "notifications/progress",
-          params: {
-            progressToken,
-            progress: progress.progress,
-            ...(progress.total === undefined ? {} : { total: progress.total }),
-            message: `${request.requestId}: ${progress.message}`,
-          },
-        })
-        .catch(() => undefined);
-    };
-    report();
-    const timer = progressToken === undefined ? undefined : setInterval(report, 250);
+          params: { progressToken, progress, message: `${request.requestId}: ${message}` },
+        });
+      void (async () => {
+        await notify(0, "submitted");
+        let progress = 0;
+        for await (const event of backend.events(request.requestId, { since, signal: following.signal })) {
+          // Partial answer text is not progress; the answer comes with the result.
+          if (event.type === "PARTIAL_TEXT" || event.type === "RESPONSE") continue;
+          progress += 1;
+          await notify(progress, describeEvent(event));
+        }
+      })().catch(() => undefined);
+    }
     const started = Date.now();
     try {
       const response = await backend.waitForResponse(request.requestId, {
@@ -235,7 +235,8 @@ export function createMcpServer(backend: McpBackend, connection: McpConnection):
         ? stillRunning(request.requestId, Date.now() - started)
         : responseResult(response, direct);
     } finally {
-      if (timer !== undefined) clearInterval(timer);
+      extra.signal.removeEventListener("abort", stopFollowing);
+      following.abort();
     }
   };
 
