@@ -15,6 +15,15 @@ export interface RequestRecord {
   response: Response | undefined;
 }
 
+/** The MCP call a request comes from, for its trace. */
+export interface SubmitContext {
+  /** The MCP tool called. */
+  tool: string;
+  sessionId: string;
+  /** W3C trace context from the call's `_meta` (`traceparent`, `tracestate`), when the client sent one. */
+  traceContext?: Record<string, string> | undefined;
+}
+
 /**
  * What the MCP server needs from Baton: the declared workflows and policy, the executors' tool catalogue, and
  * requests in and responses out. {@link KafkaMcpBackend} is the real one (topics); a unit test may pass its own.
@@ -26,8 +35,8 @@ export interface McpBackend {
   tools(): ToolDescription[];
   /** Calls `listener` when the catalogue changes; returns how to stop. */
   onToolsChanged(listener: () => void): () => void;
-  /** Produces a request onto baton.requests (signed when the gateway has a signing key). */
-  submit(request: Request): Promise<void>;
+  /** Produces a request onto baton.requests (signed when the gateway has a signing key), traced as the MCP call. */
+  submit(request: Request, call: SubmitContext): Promise<void>;
   /** A response already seen for a request, without waiting. */
   knownResponse(requestId: string): Response | undefined;
   /**

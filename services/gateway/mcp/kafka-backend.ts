@@ -1,4 +1,4 @@
-import { context, trace } from "@opentelemetry/api";
+import { context, SpanKind, trace } from "@opentelemetry/api";
 import { checkCredentials, createBackbone, type Backbone } from "../../../shared/backbone.ts";
 import { EventFeed } from "../../../shared/kafka/event-feed.ts";
 import { kafkaAccessError } from "../../../shared/kafka/client.ts";
@@ -18,12 +18,11 @@ import type {
   ToolDescription,
 } from "../../../shared/schemas/records.ts";
 import { loadSigner, signRecord, type Signer } from "../../../shared/security/record-signature.ts";
-import { withTenant } from "../../../shared/telemetry/propagation.ts";
-import { fullTraceAttributes } from "../../../shared/telemetry/sampling.ts";
+import { extractTraceContext, withTenant } from "../../../shared/telemetry/propagation.ts";
 import type { Logger } from "../../../shared/telemetry/logger.ts";
 import { requestPartitions } from "../../../shared/topics.ts";
 import { loadWorkflows, type Workflow } from "../../planner/workflow-file.ts";
-import type { McpBackend, RequestRecord } from "./backend.ts";
+import type { McpBackend, RequestRecord, SubmitContext } from "./backend.ts";
 import type { McpConfig } from "./config.ts";
 
 /**
@@ -147,19 +146,27 @@ export class KafkaMcpBackend implements McpBackend {
     return () => this.listeners.delete(listener);
   }
 
-  async submit(request: Request): Promise<void> {
+  async submit(request: Request, call: SubmitContext): Promise<void> {
     const { tracer } = this.backbone.tracing;
-    const span = tracer.startSpan("submit request", {
-      attributes: {
-        "baton.request_id": request.requestId,
-        "baton.tenant": request.tenant,
-        "baton.front_door": "mcp",
-        ...fullTraceAttributes,
+    // The client's trace continues when its `_meta` carries one (SEP-414); the sampler's ratio applies otherwise.
+    const parent = call.traceContext === undefined ? context.active() : extractTraceContext(call.traceContext);
+    const span = tracer.startSpan(
+      `tools/call ${call.tool}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          "mcp.method.name": "tools/call",
+          "gen_ai.tool.name": call.tool,
+          "mcp.session.id": call.sessionId,
+          "baton.request_id": request.requestId,
+          "baton.tenant": request.tenant,
+        },
       },
-    });
+      parent,
+    );
     const headers = this.signer === undefined ? {} : signRecord("baton.requests", request, this.signer);
     try {
-      await context.with(trace.setSpan(withTenant(request.tenant), span), () =>
+      await context.with(trace.setSpan(withTenant(request.tenant, parent), span), () =>
         this.producer.send([{ topic: "baton.requests", key: request.requestId, value: request, headers }]),
       );
     } finally {

@@ -4,7 +4,7 @@ import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { parsePolicy } from "../../../shared/policy-file.ts";
 import type { ApprovalRequest, Event, Request, Response, RunState } from "../../../shared/schemas/records.ts";
 import { parseWorkflow } from "../../planner/workflow-file.ts";
-import type { McpBackend, RequestRecord } from "./backend.ts";
+import type { McpBackend, RequestRecord, SubmitContext } from "./backend.ts";
 import { idempotencyMetaKey } from "./call-identity.ts";
 import { createMcpServer } from "./server.ts";
 
@@ -56,8 +56,10 @@ class FakeBackend implements McpBackend {
   onToolsChanged() {
     return () => undefined;
   }
-  submit(request: Request): Promise<void> {
+  readonly traceContexts: Array<Record<string, string> | undefined> = [];
+  submit(request: Request, call: SubmitContext): Promise<void> {
     this.submitted.push(request);
+    this.traceContexts.push(call.traceContext);
     this.runs.set(request.requestId, {
       requestId: request.requestId,
       tenant: request.tenant,
@@ -152,6 +154,15 @@ describe("the MCP server", () => {
     });
     expect(result.isError).toBeUndefined();
     expect(result.structuredContent).toEqual({ found: true });
+  });
+
+  it("a call whose _meta carries a traceparent is submitted in that trace", async () => {
+    const backend = new FakeBackend();
+    const client = await connect(backend);
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    await client.callTool({ name: "knowledge-base.search", arguments: { query: "x" }, _meta: { traceparent } });
+    await client.callTool({ name: "knowledge-base.search", arguments: { query: "y" } });
+    expect(backend.traceContexts).toEqual([{ traceparent }, undefined]);
   });
 
   it("a denied call is a tool error naming the rule", async () => {

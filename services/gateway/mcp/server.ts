@@ -199,11 +199,19 @@ export function createMcpServer(backend: McpBackend, connection: McpConnection):
   server.onclose = stopWatching;
 
   /** Submits a request (unless it was answered already) and waits for its response, reporting progress. */
-  const runRequest = async (request: Request, extra: Extra, direct: boolean): Promise<CallToolResult> => {
+  const runRequest = async (request: Request, extra: Extra, tool: string, direct: boolean): Promise<CallToolResult> => {
     const known = backend.knownResponse(request.requestId);
     if (known !== undefined) return responseResult(known, direct);
     const since = Date.now() - progressLookBackMs;
-    await backend.submit(request);
+    const meta = (extra._meta ?? {}) as Record<string, unknown>;
+    const traceContext = Object.fromEntries(
+      ["traceparent", "tracestate"].flatMap((key) => (typeof meta[key] === "string" ? [[key, meta[key]]] : [])),
+    ) as Record<string, string>;
+    await backend.submit(request, {
+      tool,
+      sessionId: connection.sessionId,
+      traceContext: "traceparent" in traceContext ? traceContext : undefined,
+    });
     const following = new AbortController();
     const stopFollowing = (): void => following.abort();
     extra.signal.addEventListener("abort", stopFollowing, { once: true });
@@ -266,7 +274,7 @@ export function createMcpServer(backend: McpBackend, connection: McpConnection):
         metadata: parsed.data.metadata,
         submittedAt: Date.now(),
       };
-      return runRequest(request, extra, false);
+      return runRequest(request, extra, name, false);
     }
     if (name === "get_request") {
       const parsed = getRequestArguments.safeParse(args);
@@ -345,7 +353,7 @@ export function createMcpServer(backend: McpBackend, connection: McpConnection):
       metadata: { source: "mcp" },
       submittedAt: Date.now(),
     };
-    return runRequest(request, extra, true);
+    return runRequest(request, extra, name, true);
   });
   return server;
 }
