@@ -11,7 +11,10 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { createBackbone, type Backbone } from "../../shared/backbone.ts";
 import { parseConfig } from "../../shared/config.ts";
+import { EventFeed } from "../../shared/kafka/event-feed.ts";
+import { BatonProducer } from "../../shared/kafka/producer.ts";
 import { createLogger } from "../../shared/telemetry/logger.ts";
 import { mcpConfigSchema } from "../../services/gateway/mcp/config.ts";
 import { createMcpHttpHandler, type McpHttpHandler } from "../../services/gateway/mcp/http.ts";
@@ -27,6 +30,9 @@ const trialToken = "trial-mcp-e2e-token";
 
 let pipeline: TestPipeline;
 let backend: KafkaMcpBackend;
+let gatewayBackbone: Backbone;
+let gatewayProducer: BatonProducer;
+let gatewayFeed: EventFeed;
 let handler: McpHttpHandler;
 let http: HttpServer;
 let mcpUrl: URL;
@@ -40,9 +46,15 @@ beforeAll(async () => {
     serversFile: "test/e2e/mcp/mcp-servers.yaml",
   });
   const config = parseConfig(mcpConfigSchema, { ...pipeline.env, BATON_LOG_LEVEL: "warn" });
+  // As the gateway mounts it: on the gateway's own backbone, producer and event feed.
+  gatewayBackbone = createBackbone("baton-e2e-gateway", config, createLogger({ service: "baton-e2e", level: "warn" }));
+  const { kafka, codec, tracing } = gatewayBackbone;
+  gatewayProducer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
+  gatewayFeed = new EventFeed({ kafka, codec });
+  await gatewayFeed.start();
   backend = await KafkaMcpBackend.start(config, {
-    service: "baton-e2e-mcp",
-    logger: createLogger({ service: "baton-e2e-mcp", level: "warn" }),
+    service: "baton-e2e-gateway",
+    shared: { backbone: gatewayBackbone, producer: gatewayProducer, feed: gatewayFeed },
   });
   handler = createMcpHttpHandler(backend, { waitMs: 60_000 });
   http = createServer((req, res) => {
@@ -64,6 +76,9 @@ afterAll(async () => {
   await handler?.close();
   await new Promise((resolve) => http?.close(resolve));
   await backend?.close();
+  await gatewayFeed?.stop();
+  await gatewayProducer?.disconnect();
+  await gatewayBackbone?.tracing.shutdown();
   const stopped = await pipeline.stop();
   expect(stopped.filter((stage) => stage.code !== 0)).toEqual([]);
 }, 60_000);

@@ -34,6 +34,14 @@ const lookBackAfterMs = 2_000;
 /** How many recent responses are kept in memory, so a call retried soon after its run ended is answered at once. */
 const recentResponses = 10_000;
 
+/** The gateway's own connections, which the MCP backend can use instead of making its own. */
+export interface SharedParts {
+  backbone: Backbone;
+  producer: BatonProducer;
+  /** Started. */
+  feed: EventFeed;
+}
+
 /**
  * The MCP gateway's view of Baton through its topics: requests out on baton.requests; responses followed live from
  * the end of baton.responses (the latest few thousand kept), and read from a request's partition when they were
@@ -52,6 +60,8 @@ export class KafkaMcpBackend implements McpBackend {
   private readonly listeners: Set<() => void>;
   private readonly recent = new Map<string, Response>();
   private readonly waiting = new Map<string, Set<(response: Response) => void>>();
+  /** Whether the backbone, producer and event feed are this backend's own (false: the gateway's, left open). */
+  private readonly ownsParts: boolean;
 
   private constructor(parts: {
     policy: Policy;
@@ -63,7 +73,9 @@ export class KafkaMcpBackend implements McpBackend {
     feed: EventFeed;
     catalogues: KeyedTable<ToolCatalog>;
     listeners: Set<() => void>;
+    ownsParts: boolean;
   }) {
+    this.ownsParts = parts.ownsParts;
     this.policy = parts.policy;
     this.workflows = parts.workflows;
     this.backbone = parts.backbone;
@@ -87,9 +99,13 @@ export class KafkaMcpBackend implements McpBackend {
 
   /**
    * Loads the workflows and the policy (failing at start on a bad file), connects to Kafka and the registry, and
-   * follows responses, runs and the catalogue: resolves when it can serve calls.
+   * follows responses, progress and the catalogue: resolves when it can serve calls. Inside the gateway, `shared`
+   * passes the gateway's own backbone, producer and event feed (started), which {@link close} then leaves open.
    */
-  static async start(config: McpConfig, options: { service: string; logger?: Logger }): Promise<KafkaMcpBackend> {
+  static async start(
+    config: McpConfig,
+    options: { service: string; logger?: Logger; shared?: SharedParts },
+  ): Promise<KafkaMcpBackend> {
     const [workflows, policy, signer] = await Promise.all([
       loadWorkflows(config.WORKFLOWS_DIR),
       loadPolicy(config.POLICY_FILE),
@@ -97,19 +113,20 @@ export class KafkaMcpBackend implements McpBackend {
         ? Promise.resolve(undefined)
         : loadSigner(config.BATON_PRINCIPAL, config.BATON_SIGNING_KEY_FILE),
     ]);
-    const backbone = createBackbone(options.service, config, options.logger);
+    const { shared } = options;
+    const backbone = shared?.backbone ?? createBackbone(options.service, config, options.logger);
     const { kafka, codec, logger, tracing } = backbone;
     const listeners = new Set<() => void>();
     let producer: BatonProducer;
     try {
-      await checkCredentials(backbone);
-      producer = await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer });
+      if (shared === undefined) await checkCredentials(backbone);
+      producer = shared?.producer ?? (await BatonProducer.connect({ kafka, codec, tracer: tracing.tracer }));
     } catch (error) {
       await tracing.shutdown();
       throw kafkaAccessError(error, config.KAFKA_SASL_USERNAME) ?? error;
     }
     const responses = new TopicWatcher<Response | null>({ kafka, codec, topic: "baton.responses", remember: false });
-    const feed = new EventFeed({ kafka, codec });
+    const feed = shared?.feed ?? new EventFeed({ kafka, codec });
     let loaded = false;
     const catalogues = new KeyedTable<ToolCatalog>({
       kafka,
@@ -131,8 +148,9 @@ export class KafkaMcpBackend implements McpBackend {
       feed,
       catalogues,
       listeners,
+      ownsParts: shared === undefined,
     });
-    await Promise.all([responses.start(), feed.start(), catalogues.start()]);
+    await Promise.all([responses.start(), shared === undefined ? feed.start() : undefined, catalogues.start()]);
     loaded = true;
     return backend;
   }
@@ -259,7 +277,9 @@ export class KafkaMcpBackend implements McpBackend {
   /** Stops following the topics and disconnects. */
   async close(): Promise<void> {
     this.listeners.clear();
-    await Promise.allSettled([this.responses.stop(), this.feed.stop(), this.catalogues.stop()]);
+    await Promise.allSettled([this.responses.stop(), this.catalogues.stop()]);
+    if (!this.ownsParts) return;
+    await this.feed.stop().catch(() => undefined);
     await this.producer.disconnect().catch(() => undefined);
     await this.backbone.tracing.shutdown();
   }
