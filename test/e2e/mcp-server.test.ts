@@ -74,12 +74,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.allSettled(clients.map((client) => client.close()));
   await handler?.close();
-  await new Promise((resolve) => http?.close(resolve));
+  if (http !== undefined) await new Promise((resolve) => http.close(resolve));
   await backend?.close();
   await gatewayFeed?.stop();
   await gatewayProducer?.disconnect();
   await gatewayBackbone?.tracing.shutdown();
-  const stopped = await pipeline.stop();
+  const stopped = pipeline === undefined ? [] : await pipeline.stop();
   expect(stopped.filter((stage) => stage.code !== 0)).toEqual([]);
 }, 60_000);
 
