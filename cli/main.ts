@@ -16,6 +16,7 @@ import { registerHistoryCommand } from "./history-command.ts";
 import { registerRewindCommand } from "./rewind-command.ts";
 import { registerTriggersCommand } from "./triggers-command.ts";
 import { registerReplayCommand } from "./replay-command.ts";
+import { registerMcpCommand } from "./mcp-command.ts";
 
 /** Builds the `baton` program; each command group registers itself from its own file. */
 export function buildProgram(): Command {
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerScaleCommand(program);
   registerKeysCommands(program);
   registerTriggersCommand(program);
+  registerMcpCommand(program);
   return program;
 }
 

@@ -1,7 +1,16 @@
 import { describe, it, expect } from "vitest";
 import { BatonError } from "./errors.ts";
 import { fromRoot } from "./paths.ts";
-import { loadPolicy, parsePolicy, toolMatches, toolPermitted, type TenantPolicy } from "./policy-file.ts";
+import {
+  loadPolicy,
+  parsePolicy,
+  tenantOfToken,
+  tokenDigestOf,
+  tokensRequired,
+  toolMatches,
+  toolPermitted,
+  type TenantPolicy,
+} from "./policy-file.ts";
 
 /** The BatonError a function throws, so a test can assert its code and message. */
 function thrown(run: () => unknown): BatonError {
@@ -25,6 +34,7 @@ describe("parsePolicy", () => {
   it("fills defaults: no deny list, no approvals, no argument rules, every kind of PII redacted", () => {
     const policy = parsePolicy(minimal, "minimal.yaml");
     expect(policy.tenants.acme).toEqual({
+      tokens: [],
       tools: { allow: ["knowledge-base/*"], deny: [] },
       approvals: [],
       arguments: [],
@@ -99,6 +109,37 @@ answers:
 
   it("rejects an empty file, which has no tenants", () => {
     expect(thrown(() => parsePolicy("", "empty.yaml")).message).toContain("empty.yaml");
+  });
+});
+
+describe("gateway tokens", () => {
+  const digest = tokenDigestOf("acme-secret");
+  const withTokens = (acme: string, other: string): string => `
+tenants:
+  acme:
+    tokens: [${acme}]
+    tools: { allow: ["knowledge-base/*"] }
+  other:
+    tokens: [${other}]
+    tools: { allow: [] }
+`;
+
+  it("a token maps to the tenant that lists its digest; an unknown token maps to none", () => {
+    const policy = parsePolicy(withTokens(`"${digest}"`, `"${tokenDigestOf("other-secret")}"`), "tokens.yaml");
+    expect(tokensRequired(policy)).toBe(true);
+    expect(tenantOfToken(policy, "acme-secret")).toBe("acme");
+    expect(tenantOfToken(policy, "other-secret")).toBe("other");
+    expect(tenantOfToken(policy, "guess")).toBeUndefined();
+    expect(tokensRequired(parsePolicy(minimal, "minimal.yaml"))).toBe(false);
+  });
+
+  it("rejects a token that is not a sha256 digest, and one digest listed by two tenants", () => {
+    const error = thrown(() => parsePolicy(withTokens('"acme-secret"', `"${digest}"`), "tokens.yaml"));
+    expect(error.message).toContain("tenants.acme.tokens.0");
+    expect(error.message).toContain("sha256:<64 lowercase hex digits>");
+    const shared = thrown(() => parsePolicy(withTokens(`"${digest}"`, `"${digest}"`), "tokens.yaml"));
+    expect(shared.message).toContain("tenants.other.tokens.0");
+    expect(shared.message).toContain("already tenant acme's");
   });
 });
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { BatonError } from "./errors.ts";
@@ -35,7 +36,17 @@ const argumentRuleSchema = z
     "an argument rule needs one of oneOf, pattern, max, min, maxLength",
   );
 
+/** The sha256 of a bearer token, as `sha256:<64 hex digits>`: the policy file never holds a token itself. */
+const tokenDigest = z
+  .string()
+  .regex(/^sha256:[0-9a-f]{64}$/, "tokens are given as sha256:<64 lowercase hex digits> of the token");
+
 const tenantSchema = z.strictObject({
+  /**
+   * Bearer tokens that make a gateway connection (MCP over HTTP or stdio) this tenant's. When any tenant has tokens, a
+   * connection must present one; the tenant it names is taken from the token, never from a header.
+   */
+  tokens: z.array(tokenDigest).default([]),
   tools: z.strictObject({
     allow: z.array(toolPattern).default([]),
     deny: z.array(toolPattern).default([]),
@@ -111,6 +122,19 @@ export const policySchema = z
       .prefault({}),
   })
   .superRefine((policy, context) => {
+    const tokenTenants = new Map<string, string>();
+    for (const [tenant, rules] of Object.entries(policy.tenants)) {
+      rules.tokens.forEach((digest, index) => {
+        const other = tokenTenants.get(digest);
+        if (other !== undefined && other !== tenant)
+          context.addIssue({
+            code: "custom",
+            path: ["tenants", tenant, "tokens", index],
+            message: `this token is already tenant ${other}'s: a token names one tenant`,
+          });
+        tokenTenants.set(digest, tenant);
+      });
+    }
     for (const [name, principal] of Object.entries(policy.principals)) {
       for (const kind of ["submit", "approve"] as const) {
         principal[kind].forEach((tenant, index) => {
@@ -163,4 +187,20 @@ export function toolMatches(pattern: string, tool: string): boolean {
 export function toolPermitted(tenant: TenantPolicy, tool: string): boolean {
   if (tenant.tools.deny.some((pattern) => toolMatches(pattern, tool))) return false;
   return tenant.tools.allow.some((pattern) => toolMatches(pattern, tool));
+}
+
+/** The policy file's form of a bearer token: `sha256:<hex>` of its UTF-8 bytes. */
+export function tokenDigestOf(token: string): string {
+  return `sha256:${createHash("sha256").update(token, "utf8").digest("hex")}`;
+}
+
+/** Whether any tenant declares tokens: then gateway connections must present one. */
+export function tokensRequired(policy: Policy): boolean {
+  return Object.values(policy.tenants).some((tenant) => tenant.tokens.length > 0);
+}
+
+/** The tenant a bearer token belongs to, if any. */
+export function tenantOfToken(policy: Policy, token: string): string | undefined {
+  const digest = tokenDigestOf(token);
+  return Object.entries(policy.tenants).find(([, tenant]) => tenant.tokens.includes(digest))?.[0];
 }

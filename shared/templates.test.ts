@@ -65,6 +65,13 @@ describe("render", () => {
     expect(render("{{ steps.nothing | string }}", data)).toBeUndefined();
   });
 
+  it("`| json` reads a string holding JSON as its value, braces inside it left as they are", () => {
+    const withJson = { request: { input: '{"subject":"{{ request.tenant }}","count":2}' } };
+    expect(render("{{ request.input | json }}", withJson)).toEqual({ subject: "{{ request.tenant }}", count: 2 });
+    expect(render("{{ request.missing | json }}", withJson)).toBeUndefined();
+    expect(render("{{ request.input | json }}", { request: { input: "not json" } })).toBeUndefined();
+  });
+
   it("fills references throughout nested objects and arrays and leaves other values alone", () => {
     const template = {
       query: "{{ request.input }}",

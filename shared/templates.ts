@@ -5,10 +5,13 @@ import { z } from "zod";
  * `steps.<id>.status`), shared by workflow arguments, step conditions and answer templates.
  */
 
-const reference = /\{\{\s*([A-Za-z0-9_.-]+)\s*(?:\|\s*(number|string)\s*)?\}\}/g;
-const wholeReference = /^\{\{\s*([A-Za-z0-9_.-]+)\s*(?:\|\s*(number|string)\s*)?\}\}$/;
+const reference = /\{\{\s*([A-Za-z0-9_.-]+)\s*(?:\|\s*(number|string|json)\s*)?\}\}/g;
+const wholeReference = /^\{\{\s*([A-Za-z0-9_.-]+)\s*(?:\|\s*(number|string|json)\s*)?\}\}$/;
 
-/** Applies a reference's conversion (`{{ path | number }}`): metadata values are strings, tool arguments may not be. */
+/**
+ * Applies a reference's conversion (`{{ path | number }}`): metadata values are strings, tool arguments may not be;
+ * `json` reads a string holding JSON as its value (undefined when it holds none).
+ */
 function convert(value: unknown, conversion: string | undefined): unknown {
   if (conversion === "number") {
     const number =
@@ -16,6 +19,14 @@ function convert(value: unknown, conversion: string | undefined): unknown {
     return Number.isFinite(number) ? number : undefined;
   }
   if (conversion === "string") return value === undefined || value === null ? value : asText(value);
+  if (conversion === "json") {
+    if (typeof value !== "string") return undefined;
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
   return value;
 }
 

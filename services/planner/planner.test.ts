@@ -696,3 +696,58 @@ describe("expireRun", () => {
     });
   });
 });
+
+describe("direct tool calls", () => {
+  const direct = (tool: string, input: string): Request =>
+    request({ workflow: `tool:${tool}`, input, metadata: { source: "mcp" } });
+
+  it("a request naming tool:<server>/<tool> dispatches that one tool with the input's JSON as its literal arguments", () => {
+    const input = JSON.stringify({ subject: "{{ request.tenant }}", body: "Broken parcel", priority: "high" });
+    const outcome = startRun(direct("ticketing/create_ticket", input), undefined, planner);
+    const calls = toolCalls(outcome);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({
+      stepId: "call",
+      tool: "ticketing/create_ticket",
+      idempotencyKey: "req-1/call",
+      fallbackFor: null,
+    });
+    expect(JSON.parse(calls[0]?.arguments ?? "null")).toEqual(JSON.parse(input));
+    expect(runOf(outcome).workflow).toBe("tool:ticketing/create_ticket");
+  });
+
+  it("its answer is the tool's output as JSON", () => {
+    const started = startRun(direct("calc/double", '{"x":2}'), undefined, planner);
+    const done = feed(started, (run) => result(run, "call", "SUCCEEDED", { output: { value: 4 } }));
+    const finished = completed(done);
+    expect(finished?.outcome).toBe("COMPLETED");
+    const answer = JSON.parse(finished?.answerTemplate ?? "[]") as Array<{ text: string }>;
+    expect(answer).toEqual([{ text: "{{ steps.call.output | string }}" }]);
+  });
+
+  it("a direct call policy denies refuses the run, naming the rule", () => {
+    const started = startRun(direct("calc/double", '{"x":2}'), undefined, planner);
+    const done = feed(started, (run) =>
+      result(run, "call", "DENIED", { error: "denied by policy rule tool-not-allowed: not allowed" }),
+    );
+    expect(completed(done)?.outcome).toBe("REFUSED");
+    expect(completed(done)?.error).toContain("tool-not-allowed");
+  });
+
+  it("arguments that are not a JSON object, or a malformed tool name, are refused before anything runs", () => {
+    for (const bad of [direct("calc/double", "[1,2]"), direct("calc/double", "x=2"), direct("calc", '{"x":2}')]) {
+      const outcome = startRun(bad, undefined, planner);
+      expect(toolCalls(outcome)).toEqual([]);
+      expect(completed(outcome)?.outcome).toBe("REFUSED");
+    }
+  });
+
+  it("a tool no executor offers fails the plan, and arguments breaking its schema fail the step uncalled", () => {
+    expect(completed(startRun(direct("rockets/launch", "{}"), undefined, planner))?.error).toContain(
+      "unknown tool rockets/launch",
+    );
+    const invalid = startRun(direct("calc/double", '{"x":"two"}'), undefined, planner);
+    expect(toolCalls(invalid)).toEqual([]);
+    expect(completed(invalid)?.outcome).toBe("FAILED");
+  });
+});

@@ -133,7 +133,11 @@ export function startRun(
   const now = context.now();
   if (!context.tenants.has(request.tenant)) return refuse(request, "REFUSED", `unknown tenant ${request.tenant}`, now);
   let workflow: Workflow | undefined;
-  if (request.workflow !== null) {
+  if (request.workflow?.startsWith(directCallPrefix) === true) {
+    const direct = directCallWorkflow(request);
+    if ("problem" in direct) return refuse(request, "REFUSED", direct.problem, now);
+    workflow = direct.workflow;
+  } else if (request.workflow !== null) {
     workflow = context.workflows.get(request.workflow);
     if (workflow === undefined) {
       const known = [...context.workflows.keys()].join(", ");
@@ -159,11 +163,54 @@ export function startRun(
     submittedAt: request.submittedAt,
     status: "RUNNING",
     answerTemplate: workflow.answer.length === 0 ? null : JSON.stringify(workflow.answer),
-    steps: workflow.steps.map(pendingStep),
+    steps: workflow.steps.map((step) =>
+      workflow.name.startsWith(directCallPrefix)
+        ? { ...pendingStep(step), argumentsTemplate: JSON.stringify(directCallArguments) }
+        : pendingStep(step),
+    ),
     updatedAt: now,
     deadlineAt: now + deadlineOf(request, workflow, context),
   };
   return advance(run, context);
+}
+
+/**
+ * The workflow name of a direct tool call: a request whose workflow is `tool:<server>/<tool>` runs that one tool,
+ * with the request's input (a JSON object) as its arguments, through policy and the executor like any step.
+ */
+export const directCallPrefix = "tool:";
+
+/** The step id of a direct call's one step. */
+export const directCallStepId = "call";
+
+/** A direct call's arguments are the request's input read as JSON, never rendered as a template. */
+const directCallArguments = "{{ request.input | json }}";
+
+const directToolName = /^[A-Za-z0-9_-]+\/[A-Za-z0-9_.-]+$/;
+
+/**
+ * The one-step workflow of a direct tool call (see {@link directCallPrefix}), whose answer is the tool's output as
+ * JSON (checked by policy's answer rules like any answer), or why the request cannot be one.
+ */
+export function directCallWorkflow(request: Request): { workflow: Workflow } | { problem: string } {
+  const tool = (request.workflow ?? "").slice(directCallPrefix.length);
+  if (!directToolName.test(tool)) return { problem: `a direct call names a tool as tool:<server>/<tool>, not ${tool}` };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(request.input);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    return { problem: `a direct call of ${tool} takes its arguments as a JSON object in the request's input` };
+  return {
+    workflow: {
+      name: `${directCallPrefix}${tool}`,
+      description: `a direct call of ${tool}`,
+      steps: [{ id: directCallStepId, tool, needs: [], arguments: {}, timeoutMs: 30_000 }],
+      answer: [{ text: `{{ steps.${directCallStepId}.output | string }}` }],
+    },
+  };
 }
 
 /** A workflow step as a run's step that has not started. */
