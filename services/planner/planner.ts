@@ -209,6 +209,7 @@ export function directCallWorkflow(request: Request): { workflow: Workflow } | {
       description: `a direct call of ${tool}`,
       steps: [{ id: directCallStepId, tool, needs: [], arguments: {}, timeoutMs: 30_000 }],
       answer: [{ text: `{{ steps.${directCallStepId}.output | string }}` }],
+      triggers: [],
     },
   };
 }
