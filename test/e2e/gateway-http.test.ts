@@ -55,7 +55,7 @@ const lookup = (email: string) => ({
 });
 
 const told = (events: ReceivedSse[]): string[] =>
-  events.map(({ data }) => `${String(data.type)}${data.stepId === null ? "" : ` ${String(data.stepId)}`}`);
+  events.map(({ data }) => `${data.type as string}${typeof data.stepId === "string" ? ` ${data.stepId}` : ""}`);
 
 describe("the gateway's HTTP API", () => {
   it("POST, then the event stream shows each step in order and ends with the answer", async () => {
