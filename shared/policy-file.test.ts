@@ -22,13 +22,14 @@ tenants:
 `;
 
 describe("parsePolicy", () => {
-  it("fills defaults: no deny list, no approvals, no argument rules, every kind of PII redacted", () => {
+  it("fills defaults: no deny list, no approvals, no argument rules, no partial text, every kind of PII redacted", () => {
     const policy = parsePolicy(minimal, "minimal.yaml");
     expect(policy.tenants.acme).toEqual({
       tools: { allow: ["knowledge-base/*"], deny: [] },
       approvals: [],
       arguments: [],
       toolOutput: { screen: "flag", builtIn: true, patterns: [] },
+      partialText: false,
     });
     expect(policy.answers).toEqual({ redact: ["email", "phone", "card"], block: [], compliance: [] });
   });
