@@ -21,7 +21,7 @@ describe("instance files", () => {
   });
 
   it("ignores logs, unknown stages and malformed instance numbers", () => {
-    for (const name of ["executor-1.log", "gateway-1.pid", "executor-0.pid", "executor-01.pid", "executor-x.pid"]) {
+    for (const name of ["executor-1.log", "scheduler-1.pid", "executor-0.pid", "executor-01.pid", "executor-x.pid"]) {
       expect(parsePidFileName(name)).toBeUndefined();
     }
   });

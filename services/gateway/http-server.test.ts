@@ -96,7 +96,7 @@ describe("the gateway's HTTP API", () => {
   it("the Idempotency-Key is the requestId: a retried POST is submitted once, another request under it is a 409", async () => {
     const backend = new MemoryBackend();
     const app = await server(backend);
-    const post = (payload: unknown) =>
+    const post = (payload: Record<string, unknown>) =>
       app.inject({ method: "POST", url: "/v1/requests", payload, headers: { "idempotency-key": "order-77-retry" } });
     const first = await post(body);
     const again = await post(body);
