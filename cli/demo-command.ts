@@ -6,7 +6,8 @@ import { formatResponse } from "./response-format.ts";
 import { runAction } from "./run-action.ts";
 import { bringUpStack } from "./stack/stack-command.ts";
 import { startPipeline, waitForInstances } from "./stack/pipeline-processes.ts";
-import { instanceName } from "./stack/stage-instances.ts";
+import { instanceHttpPort, instanceName } from "./stack/stage-instances.ts";
+import type { StageName } from "./stage-commands.ts";
 import { secureStackEnv, secureStackEnvLines } from "./stack/secure-env.ts";
 import { resolveSecureStackPaths } from "./stack/stack-paths.ts";
 import { submitRequest, type SubmitOptions } from "./submit-command.ts";
@@ -44,7 +45,7 @@ export const demoRequests: Array<{ title: string; input: string; options: Submit
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("bring up the stack and the four stages, send the example requests and print each answer")
+    .description("bring up the stack, the four stages and the gateway, send the example requests and print each answer")
     .option("--secure", "on the secured local broker (SCRAM, ACLs), each stage as its own principal")
     .addHelpText(
       "after",
@@ -55,11 +56,13 @@ export function registerDemoCommand(program: Command): void {
         const secure = options.secure === true;
         await bringUpStack({ quietIfRunning: true, secure });
         console.log(
-          `starting the pipeline: planner, policy, executor, summarizer${secure ? ", each as its own principal" : ""}`,
+          `starting the pipeline: planner, policy, executor, summarizer, gateway${secure ? ", each as its own principal" : ""}`,
         );
-        // On the secured broker each stage signs in as its own principal, with exactly the ACLs it needs.
+        // On the secured broker each stage signs in as its own principal, with exactly the ACLs it needs; the
+        // gateway submits requests, as the submitter.
+        const principalOf = (stage: StageName): string => (stage === "gateway" ? "baton-submitter" : `baton-${stage}`);
         const stages = secure
-          ? await startPipeline((stage) => secureStackEnv(`baton-${stage}`), resolveSecureStackPaths().stateDir)
+          ? await startPipeline((stage) => secureStackEnv(principalOf(stage)), resolveSecureStackPaths().stateDir)
           : await startPipeline();
         await waitForInstances(stages, 90_000);
         for (const stage of stages) {
@@ -68,6 +71,8 @@ export function registerDemoCommand(program: Command): void {
             `  ${name.padEnd(13)} pid ${stage.pid ?? "?"}  metrics :${stage.metricsPort}  log ${stage.logFile}`,
           );
         }
+        const gateway = `http://127.0.0.1:${instanceHttpPort(1)}`;
+        console.log(`HTTP API: ${gateway}/v1/requests  (OpenAPI: ${gateway}/openapi.json)`);
 
         // The demo's requests go in as the submitter, who may write requests and read responses, nothing else.
         const client = await openClient(secure ? secureStackEnv("baton-submitter") : {});
@@ -85,7 +90,7 @@ export function registerDemoCommand(program: Command): void {
           await watcher.stop();
           await client.close();
         }
-        console.log("\nThe stack and the four stages keep running in the background. Try:");
+        console.log("\nThe stack, the four stages and the gateway keep running in the background. Try:");
         if (secure) {
           console.log("  # as the submitter (the only principal that may write requests):");
           for (const line of secureStackEnvLines("baton-submitter")) console.log(`  ${line}`);
@@ -96,6 +101,12 @@ export function registerDemoCommand(program: Command): void {
           console.log("  npx baton scale executor 3 # three executors sharing the work");
           console.log("  npx baton stack status     # what runs, where it logs");
           console.log("  npx baton stack down       # stop all of it");
+        }
+        if (!secure) {
+          console.log(
+            `  curl -s ${gateway}/v1/requests -H 'content-type: application/json' -d '{"tenant":"demo","input":"How long does shipping take?"}'`,
+          );
+          console.log(`  curl -N ${gateway}/v1/requests/<requestId>/events   # its progress as Server-Sent Events`);
         }
         console.log("Traces: http://127.0.0.1:9411");
       }),

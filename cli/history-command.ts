@@ -14,11 +14,15 @@ import type { ReadMessage } from "../shared/kafka/topic-reader.ts";
 import { buildHistory, formatHistory, isAbout, type HistoryEntry } from "./history-view.ts";
 import { readTopics } from "./read-topics.ts";
 import { runAction } from "./run-action.ts";
+import { eventsTopic } from "../shared/progress-events.ts";
 
-/** Every topic a request's messages can be on: the per-request topics, their retry topics and dead letters (not replays). */
+/**
+ * Every topic a request's messages can be on: the per-request topics, their retry topics and dead letters; not the
+ * replays, nor baton.events, which retells what the others hold (for followers).
+ */
 const historyTopics = expandTopics(topics)
   .map((spec) => spec.name)
-  .filter((name) => isCoPartitioned(name) && !isReplayTopic(name));
+  .filter((name) => isCoPartitioned(name) && !isReplayTopic(name) && name !== eventsTopic);
 
 /** Producers' clocks may differ by this much: a request's messages are read from this long before it. */
 const clockSkewMs = 5 * 60_000;

@@ -25,7 +25,7 @@ describe("baton scale arguments", () => {
   });
 
   it("refuses an unknown stage, naming the stages", () => {
-    expect(() => parseStageName("gateway")).toThrow(/expected one of planner, policy, executor, summarizer/);
+    expect(() => parseStageName("scheduler")).toThrow(/expected one of planner, policy, executor, summarizer, gateway/);
   });
 
   it("refuses counts that are not whole numbers or out of range, saying which are allowed", () => {

@@ -5,9 +5,10 @@ import { runExecutor } from "../services/executor/main.ts";
 import { runPlanner } from "../services/planner/main.ts";
 import { runPolicy } from "../services/policy/main.ts";
 import { runSummarizer } from "../services/summarizer/main.ts";
+import { runGateway } from "../services/gateway/main.ts";
 
 /** The pipeline's stages, in the order a request meets them. */
-export const stageNames = ["planner", "policy", "executor", "summarizer"] as const;
+export const stageNames = ["planner", "policy", "executor", "summarizer", "gateway"] as const;
 /** One of the pipeline's stages. */
 export type StageName = (typeof stageNames)[number];
 
@@ -16,6 +17,7 @@ const starters: Record<StageName, (env: Record<string, string | undefined>) => P
   policy: runPolicy,
   executor: runExecutor,
   summarizer: runSummarizer,
+  gateway: runGateway,
 };
 
 const descriptions: Record<StageName, string> = {
@@ -23,6 +25,7 @@ const descriptions: Record<StageName, string> = {
   policy: "check every tool call and every answer (reads baton.tool-calls, baton.approvals, baton.drafts)",
   executor: "call tools on MCP servers (reads baton.allowed-calls)",
   summarizer: "compose answers from finished runs (reads baton.completed-runs)",
+  gateway: "serve the HTTP API on GATEWAY_PORT (8080): POST /v1/requests, status, progress as SSE (reads baton.events)",
 };
 
 /** `baton planner|policy|executor|summarizer`: run one stage in the foreground; scale by running more. */

@@ -31,7 +31,7 @@ tenants:
 `;
 
 describe("parsePolicy", () => {
-  it("fills defaults: no deny list, no approvals, no argument rules, every kind of PII redacted", () => {
+  it("fills defaults: no deny list, no approvals, no argument rules, no partial text, every kind of PII redacted", () => {
     const policy = parsePolicy(minimal, "minimal.yaml");
     expect(policy.tenants.acme).toEqual({
       tokens: [],
@@ -39,6 +39,7 @@ describe("parsePolicy", () => {
       approvals: [],
       arguments: [],
       toolOutput: { screen: "flag", builtIn: true, patterns: [] },
+      partialText: false,
     });
     expect(policy.answers).toEqual({ redact: ["email", "phone", "card"], block: [], compliance: [] });
   });

@@ -75,6 +75,11 @@ const tenantSchema = z.strictObject({
       patterns: z.array(z.strictObject({ id: ruleId, pattern: regexText, reason: z.string().min(1) })).default([]),
     })
     .prefault({}),
+  /**
+   * Whether the tenant's followers (SSE, `baton submit --follow`) see an LLM's answer as it is written: pieces on
+   * baton.events, each redacted by the answer rules. The final answer passes every answer rule either way.
+   */
+  partialText: z.boolean().default(false),
 });
 
 const piiKind = z.enum(["email", "phone", "card"]);

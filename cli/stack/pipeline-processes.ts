@@ -9,6 +9,7 @@ import {
   hasInstanceTags,
   instanceArguments,
   instanceFileNames,
+  instanceHttpPort,
   instanceMetricsPort,
   instanceName,
   legacyFileNames,
@@ -116,7 +117,16 @@ async function startInstance(
       stage,
       ...instanceArguments(stage, instance),
     ],
-    { cwd: repositoryRoot, logFile, env: { ...process.env, ...env, METRICS_PORT: String(metricsPort) } },
+    {
+      cwd: repositoryRoot,
+      logFile,
+      env: {
+        ...process.env,
+        ...env,
+        METRICS_PORT: String(metricsPort),
+        ...(stage === "gateway" ? { GATEWAY_PORT: String(instanceHttpPort(instance)) } : {}),
+      },
+    },
   );
   await writePidFile(pidFile, pid);
   return { stage, instance, legacy: false, pid, running: true, metricsPort, pidFile, logFile, logOffset };

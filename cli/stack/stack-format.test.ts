@@ -92,6 +92,7 @@ describe("stack output", () => {
       "executor-2: running, pid 4188, metrics :9476 (log .baton/stack/stages/executor-2.log)",
       "executor-3: not running (log .baton/stack/stages/executor-3.log)",
       "summarizer: not running",
+      "gateway: not running",
     ]);
   });
 });

@@ -3,6 +3,7 @@ import {
   hasInstanceTags,
   instanceArguments,
   instanceFileNames,
+  instanceHttpPort,
   instanceMetricsPort,
   maxInstances,
   parsePidFileName,
@@ -21,7 +22,7 @@ describe("instance files", () => {
   });
 
   it("ignores logs, unknown stages and malformed instance numbers", () => {
-    for (const name of ["executor-1.log", "gateway-1.pid", "executor-0.pid", "executor-01.pid", "executor-x.pid"]) {
+    for (const name of ["executor-1.log", "scheduler-1.pid", "executor-0.pid", "executor-01.pid", "executor-x.pid"]) {
       expect(parsePidFileName(name)).toBeUndefined();
     }
   });
@@ -87,5 +88,11 @@ describe("planScale", () => {
       { instance: 2, legacy: false },
       { instance: 1, legacy: true },
     ]);
+  });
+});
+
+describe("instanceHttpPort", () => {
+  it("gives gateway instance 1 port 8080 and the next ones ports clear of the schema registry's 8081", () => {
+    expect([1, 2, 3].map(instanceHttpPort)).toEqual([8080, 8090, 8100]);
   });
 });

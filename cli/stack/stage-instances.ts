@@ -7,7 +7,13 @@ export const defaultMetricsPorts: Record<StageName, number> = {
   policy: 9465,
   executor: 9466,
   summarizer: 9467,
+  gateway: 9468,
 };
+
+/** Instance i of the gateway serves its HTTP API on 8080 + 10·(i−1) (8081 is the schema registry's). */
+export function instanceHttpPort(instance: number): number {
+  return 8080 + 10 * (instance - 1);
+}
 
 /** Most background instances of one stage: one per partition of the per-request topics; more would sit idle. */
 export const maxInstances: number = requestPartitions;

@@ -20,9 +20,15 @@ function describeStep(step: CompletedRun["steps"][number]): string {
  * Composes the answer with the LLM from the request and each step's status, error and output; outputs are fenced
  * as untrusted data, so a tool's text reaches the model as data, never as instructions.
  */
-export async function summarizeWithLlm(run: CompletedRun, client: LlmClient): Promise<string> {
+export async function summarizeWithLlm(
+  run: CompletedRun,
+  client: LlmClient,
+  onText?: (piece: string) => void,
+): Promise<string> {
   const steps = run.steps.map(describeStep).join("\n");
   const prompt = `Request: ${run.input}\nOutcome: ${run.outcome}${run.error === null ? "" : ` (${run.error})`}\nSteps:\n${steps || "(none)"}`;
+  if (onText !== undefined && client.stream !== undefined)
+    return (await client.stream({ system: instructions, prompt }, onText)).trim();
   return (await client.complete({ system: instructions, prompt, json: false })).trim();
 }
 
@@ -34,6 +40,8 @@ export interface LlmSummaryOptions {
   now: number;
   /** Told when the LLM fails; the template's answer is used instead. */
   onFailure(error: unknown): void;
+  /** Told each piece of the answer as the LLM writes it (the model streams), for tenants that follow partial text. */
+  onText?: (piece: string) => void;
 }
 
 /**
@@ -47,7 +55,7 @@ export async function summarizeRunWithLlm(run: CompletedRun, options: LlmSummary
   if (screening.refusal !== undefined) return [withheldDraft(run, options.now, screening.refusal), ...audits];
   let answer: string | undefined;
   try {
-    answer = (await summarizeWithLlm({ ...run, steps: screening.steps }, options.client)) || undefined;
+    answer = (await summarizeWithLlm({ ...run, steps: screening.steps }, options.client, options.onText)) || undefined;
   } catch (error) {
     options.onFailure(error);
   }

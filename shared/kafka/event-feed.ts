@@ -82,6 +82,28 @@ export class EventFeed {
     return this.watcher.stop();
   }
 
+  /**
+   * A request's events written so far (read-committed, up to the end its partition has now), in order: what a
+   * status page shows. Fails with KAFKA_UNAVAILABLE when the partition cannot be read in time.
+   */
+  async read(requestId: string, options: Omit<FollowOptions, "signal" | "after"> = {}): Promise<FollowedEvent[]> {
+    const partition = options.partition ?? keyPartition(requestId, requestPartitions);
+    const { messages, unfinished } = await readToEnd({
+      kafka: this.kafka,
+      codec: this.codec,
+      topics: [{ topic: eventsTopic, partitions: [partition] }],
+      ...(options.since === undefined ? {} : { since: options.since }),
+      keys: (key) => key === requestId,
+      timeoutMs: 10_000,
+    });
+    if (unfinished.length > 0)
+      throw new BatonError("KAFKA_UNAVAILABLE", `could not read ${eventsTopic} partition ${partition} in time`);
+    return messages.flatMap((message) => {
+      const followed = toFollowed(message as ReceivedMessage<Event | null>, requestId, partition);
+      return followed === undefined ? [] : [followed];
+    });
+  }
+
   /** A request's events after `options.after` (or from `since`), in order, ending with its response. */
   async *follow(requestId: string, options: FollowOptions = {}): AsyncGenerator<FollowedEvent> {
     const partition = options.after?.partition ?? options.partition ?? keyPartition(requestId, requestPartitions);

@@ -10,6 +10,8 @@ import type { LlmConfig } from "./llm-config.ts";
 export interface LlmClient {
   readonly model: string;
   complete(request: { system: string; prompt: string; json: boolean }): Promise<string>;
+  /** Like `complete`, telling each piece of text as the model writes it; the whole text at the end. */
+  stream?(request: { system: string; prompt: string }, onText: (piece: string) => void): Promise<string>;
 }
 
 function failure(provider: string, error: unknown): BatonError {
@@ -106,6 +108,38 @@ export class OpenAiClient implements LlmClient {
       };
     });
   }
+
+  async stream(request: { system: string; prompt: string }, onText: (piece: string) => void): Promise<string> {
+    return tracedChat("openai", this.model, async () => {
+      const chunks = await this.client.chat.completions.create({
+        model: this.model,
+        messages: [
+          { role: "system", content: request.system },
+          { role: "user", content: request.prompt },
+        ],
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      let text = "";
+      let responseModel: string | undefined;
+      let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+      for await (const chunk of chunks) {
+        const piece = chunk.choices[0]?.delta.content ?? "";
+        if (piece !== "") {
+          text += piece;
+          onText(piece);
+        }
+        responseModel = chunk.model;
+        if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage;
+      }
+      return {
+        text,
+        responseModel,
+        inputTokens: usage?.prompt_tokens,
+        outputTokens: usage?.completion_tokens,
+      };
+    });
+  }
 }
 
 /** Anthropic's Messages API through the official SDK. */
@@ -136,6 +170,25 @@ export class AnthropicClient implements LlmClient {
         system: request.system,
         messages: [{ role: "user", content: request.prompt }],
       });
+      return {
+        text: message.content.map((block) => (block.type === "text" ? block.text : "")).join(""),
+        responseModel: message.model,
+        inputTokens: message.usage.input_tokens,
+        outputTokens: message.usage.output_tokens,
+      };
+    });
+  }
+
+  async stream(request: { system: string; prompt: string }, onText: (piece: string) => void): Promise<string> {
+    return tracedChat("anthropic", this.model, async () => {
+      const stream = this.client.messages.stream({
+        model: this.model,
+        max_tokens: 2048,
+        system: request.system,
+        messages: [{ role: "user", content: request.prompt }],
+      });
+      stream.on("text", (piece) => onText(piece));
+      const message = await stream.finalMessage();
       return {
         text: message.content.map((block) => (block.type === "text" ? block.text : "")).join(""),
         responseModel: message.model,
