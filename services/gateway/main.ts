@@ -11,10 +11,17 @@ import { StageMetrics, serveMetrics } from "../../shared/telemetry/metrics.ts";
 import { KafkaGatewayBackend, type GatewayBackend } from "./backend.ts";
 import { gatewayConfigSchema, type GatewayConfig } from "./config.ts";
 import { buildHttpServer, type McpHttpHandler } from "./http-server.ts";
+import { mcpConfigSchema, type McpConfig } from "./mcp/config.ts";
+import { createMcpHttpHandler } from "./mcp/http.ts";
+import { KafkaMcpBackend } from "./mcp/kafka-backend.ts";
+import { startTriggers } from "./triggers/index.ts";
 
 /** What the gateway's front doors share: its settings, the backbone, a producer, the event feed, the backend. */
 export interface GatewayContext {
   config: GatewayConfig;
+  /** The MCP server's settings: the workflows and policy file it serves, how long a call waits. */
+  mcpConfig: McpConfig;
+  metrics: StageMetrics;
   backbone: Backbone;
   producer: BatonProducer;
   feed: EventFeed;
@@ -27,8 +34,38 @@ export interface FrontDoors {
   shutdown: ShutdownStep[];
 }
 
-function startFrontDoors(_context: GatewayContext): Promise<FrontDoors> {
-  return Promise.resolve({ shutdown: [] });
+/**
+ * The MCP server at `/mcp` (on the gateway's own connections) and the workflows' triggers (cron and topic), which
+ * fire through the gateway's producer. Their stops run before the connections they share close.
+ */
+async function startFrontDoors(context: GatewayContext): Promise<FrontDoors> {
+  const { config, mcpConfig, backbone, producer, feed, metrics } = context;
+  const mcpBackend = await KafkaMcpBackend.start(mcpConfig, {
+    service: "baton-gateway",
+    logger: backbone.logger,
+    shared: { backbone, producer, feed },
+  });
+  const mcp = createMcpHttpHandler(mcpBackend, { waitMs: mcpConfig.MCP_WAIT_MS, logger: backbone.logger });
+  const signer =
+    config.BATON_PRINCIPAL === undefined || config.BATON_SIGNING_KEY_FILE === undefined
+      ? undefined
+      : await loadSigner(config.BATON_PRINCIPAL, config.BATON_SIGNING_KEY_FILE);
+  const triggers = await startTriggers({
+    backbone,
+    producer,
+    workflows: mcpBackend.workflows,
+    groupId: config.TRIGGERS_GROUP_ID,
+    registry: metrics.registry,
+    ...(signer === undefined ? {} : { signer }),
+  });
+  return {
+    mcp: (req, res, body) => mcp.handleMcpHttpRequest(req, res, body),
+    shutdown: [
+      { name: "triggers", run: () => triggers.stop() },
+      { name: "mcp sessions", run: () => mcp.close() },
+      { name: "mcp backend", run: () => mcpBackend.close() },
+    ],
+  };
 }
 
 /**
@@ -37,6 +74,7 @@ function startFrontDoors(_context: GatewayContext): Promise<FrontDoors> {
  */
 export async function runGateway(env: Record<string, string | undefined>): Promise<StageProcess & { url: string }> {
   const config = parseConfig(gatewayConfigSchema, env);
+  const mcpConfig = parseConfig(mcpConfigSchema, env);
   const signer =
     config.BATON_PRINCIPAL === undefined || config.BATON_SIGNING_KEY_FILE === undefined
       ? undefined
@@ -61,14 +99,14 @@ export async function runGateway(env: Record<string, string | undefined>): Promi
     signer,
     submitTimeoutMs: config.GATEWAY_SUBMIT_TIMEOUT_MS,
   });
-  const doors = await startFrontDoors({ config, backbone, producer, feed, backend });
+  const metrics = new StageMetrics("gateway");
+  const doors = await startFrontDoors({ config, mcpConfig, metrics, backbone, producer, feed, backend });
   const app = await buildHttpServer({ backend, logger, ...(doors.mcp === undefined ? {} : { mcp: doors.mcp }) });
   await app.listen({ host: config.GATEWAY_HOST, port: config.GATEWAY_PORT });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.GATEWAY_PORT;
   const url = `http://${config.GATEWAY_HOST}:${port}`;
 
-  const metrics = new StageMetrics("gateway");
   metrics.trackSpanExport(() => tracing.exportCounts());
   const endpoints = await serveMetrics({ metrics, port: config.METRICS_PORT, ready: () => true, logger });
   const withdraw = await announceEndpoint({ stage: "gateway", port: endpoints.port }).catch(

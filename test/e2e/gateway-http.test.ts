@@ -6,6 +6,8 @@ import { createLogger } from "../../shared/telemetry/logger.ts";
 import { readToEnd } from "../../shared/kafka/topic-reader.ts";
 import { TopicWatcher } from "../../shared/kafka/topic-watcher.ts";
 import type { Response } from "../../shared/schemas/records.ts";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { TestPipeline } from "./pipeline.ts";
 import { readSse, type ReceivedSse } from "./fixtures/sse-client.ts";
 
@@ -195,4 +197,27 @@ describe("the gateway's HTTP API", () => {
     ]);
     expect(JSON.stringify(document.paths["/v1/requests"])).toContain("idempotency-key");
   });
+
+  it("serves Baton's MCP server at /mcp: the SDK's client lists the tools and runs a workflow to its answer", async () => {
+    const client = new Client({ name: "baton-e2e-gateway-mcp", version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
+        requestInit: { headers: { "x-baton-tenant": "demo" } },
+      }),
+    );
+    try {
+      const names = (await client.listTools()).tools.map((tool) => tool.name);
+      expect(names.slice(0, 3)).toEqual(["run_workflow", "get_request", "list_approvals"]);
+      expect(names).toContain("knowledge-base.search");
+      const result = await client.callTool(
+        { name: "run_workflow", arguments: { workflow: "customer-support", input: "How long does shipping take?" } },
+        undefined,
+        { timeout: 60_000 },
+      );
+      expect(result.isError).toBeUndefined();
+      expect(result.structuredContent).toMatchObject({ status: "ANSWERED" });
+    } finally {
+      await client.close();
+    }
+  }, 90_000);
 });
