@@ -392,12 +392,13 @@ export const principalAccess: readonly PrincipalAccess[] = [
     principal: "baton-submitter",
     description: "whoever submits requests (`baton submit --wait|--follow`, an application, the gateway)",
     consumes: [],
-    tables: [],
+    // The gateway runs as a submitter: it finds a request and follows its progress for GET and SSE; its MCP server
+    // offers the catalogue's tools, answers get_request from baton.runs and list_approvals from the waiting calls;
+    // its topic triggers read in group baton-triggers (grant READ on each trigger topic yourself).
+    tables: ["baton.tool-catalogs"],
     writes: ["baton.requests"],
-    // The gateway (which runs as a submitter) finds a request and follows its progress for GET and SSE; run state
-    // (tool output) stays with the stages.
-    reads: ["baton.responses", "baton.events", "baton.requests"],
-    readGroupPrefixes: ["baton-watcher-", "baton-reader-"],
+    reads: ["baton.responses", "baton.events", "baton.requests", "baton.runs", "baton.approval-requests"],
+    readGroupPrefixes: ["baton-watcher-", "baton-reader-", "baton-triggers"],
     transactional: false,
   },
   {

@@ -32,7 +32,10 @@ describe("ACLs made from the topic list", () => {
     expect(may("baton-submitter", "WRITE", "baton.requests")).toBe(true);
     expect(may("baton-submitter", "READ", "baton.responses")).toBe(true);
     expect(may("baton-submitter", "WRITE", "baton.approvals")).toBe(false);
-    expect(may("baton-submitter", "READ", "baton.runs")).toBe(false);
+    // The gateway runs as a submitter: run state for get_request, but no tool outcomes and no writes to run state.
+    expect(may("baton-submitter", "READ", "baton.runs")).toBe(true);
+    expect(may("baton-submitter", "WRITE", "baton.runs")).toBe(false);
+    expect(may("baton-submitter", "READ", "baton.tool-outcomes")).toBe(false);
     expect(may("baton-submitter", "READ", "baton.events")).toBe(true);
     expect(may("baton-submitter", "WRITE", "baton.events")).toBe(false);
     expect(may("baton-approver", "WRITE", "baton.approvals")).toBe(true);
