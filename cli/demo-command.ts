@@ -73,6 +73,7 @@ export function registerDemoCommand(program: Command): void {
         }
         const gateway = `http://127.0.0.1:${instanceHttpPort(1)}`;
         console.log(`HTTP API: ${gateway}/v1/requests  (OpenAPI: ${gateway}/openapi.json)`);
+        console.log(`MCP server: ${gateway}/mcp  (Streamable HTTP; header X-Baton-Tenant: demo; or stdio: baton mcp)`);
 
         // The demo's requests go in as the submitter, who may write requests and read responses, nothing else.
         const client = await openClient(secure ? secureStackEnv("baton-submitter") : {});
