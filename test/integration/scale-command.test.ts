@@ -18,7 +18,7 @@ async function baton(...args: string[]): Promise<{ code: number; stdout: string;
 describe("baton scale misuse", () => {
   it("exits 2 and says what to do for an unknown stage, a count that is not whole, or one out of range", async () => {
     const cases: Array<[string[], RegExp]> = [
-      [["gateway", "2"], /expected one of planner, policy, executor, summarizer, got "gateway"/],
+      [["scheduler", "2"], /expected one of planner, policy, executor, summarizer, gateway, got "scheduler"/],
       [["executor", "1.5"], new RegExp(`expected a whole number from 0 to ${maxInstances}`)],
       [["executor", String(maxInstances + 1)], new RegExp(`expected a whole number from 0 to ${maxInstances}`)],
       [["executor"], /missing required argument 'n'/],
