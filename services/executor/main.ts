@@ -177,37 +177,43 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
               .catch((error: unknown) =>
                 logger.warn({ err: error, type: event.type }, "could not send a progress event"),
               );
-          if (outcomes.get(call.idempotencyKey) === undefined)
-            await tell(
-              progressEvent(call.requestId, "STARTED", Date.now(), {
-                stepId: call.stepId,
-                tool: call.tool,
-                attempt: message.attempt,
-              }),
-            );
-          const execution = executeCall(call, {
-            tools: measured,
-            guard,
-            settings,
-            recorded: (key) => outcomes.get(key),
-            started: (key) => intents.get(key) !== undefined,
-            recordIntent: async (intended) => {
-              await producer.send([
-                {
-                  topic: executorTopics.toolIntents,
-                  key: intended.idempotencyKey,
-                  value: intended,
-                  partition: message.partition,
-                },
-              ]);
-              intents.set(intended.idempotencyKey, intended, message.partition);
-            },
-            isIdempotent: (tool) => connections.isIdempotent(tool),
-            attempt: message.attempt,
-            defaultRetryDelaysMs: retryLadder("baton.allowed-calls"),
-            now: Date.now,
-            traceHeaders: injectTraceContext(),
-          });
+          // The call is in flight from here, before any await: a second delivery of the same key (a partition back
+          // to this process while the call runs) must find it in `inFlight` and wait for it, never run it again.
+          const told =
+            outcomes.get(call.idempotencyKey) === undefined
+              ? tell(
+                  progressEvent(call.requestId, "STARTED", Date.now(), {
+                    stepId: call.stepId,
+                    tool: call.tool,
+                    attempt: message.attempt,
+                  }),
+                )
+              : Promise.resolve();
+          const execution = told.then(() =>
+            executeCall(call, {
+              tools: measured,
+              guard,
+              settings,
+              recorded: (key) => outcomes.get(key),
+              started: (key) => intents.get(key) !== undefined,
+              recordIntent: async (intended) => {
+                await producer.send([
+                  {
+                    topic: executorTopics.toolIntents,
+                    key: intended.idempotencyKey,
+                    value: intended,
+                    partition: message.partition,
+                  },
+                ]);
+                intents.set(intended.idempotencyKey, intended, message.partition);
+              },
+              isIdempotent: (tool) => connections.isIdempotent(tool),
+              attempt: message.attempt,
+              defaultRetryDelaysMs: retryLadder("baton.allowed-calls"),
+              now: Date.now,
+              traceHeaders: injectTraceContext(),
+            }),
+          );
           inFlight.set(call.idempotencyKey, execution);
           try {
             const messages = await execution.catch(async (error: unknown) => {
