@@ -114,7 +114,7 @@ export class EventFeed {
       if (followed === undefined) return;
       live.push(followed);
       wake?.();
-    });
+    }, requestId);
     const aborted = new Promise<void>((resolve) => {
       if (options.signal?.aborted === true) resolve();
       options.signal?.addEventListener("abort", () => resolve(), { once: true });

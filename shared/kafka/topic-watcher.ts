@@ -26,7 +26,8 @@ export class TopicWatcher<T> {
   private readonly keepAll: boolean;
   private readonly all: Array<ReceivedMessage<T>> = [];
   private readonly kept = new Set<string>();
-  private readonly listeners = new Set<(message: ReceivedMessage<T>) => void>();
+  /** Each listener, with the one key it wants (undefined: every key). */
+  private readonly listeners = new Map<(message: ReceivedMessage<T>) => void, string | undefined>();
   private readonly remember: boolean;
   private running = false;
 
@@ -67,13 +68,16 @@ export class TopicWatcher<T> {
         next.set(partition, (BigInt(message.offset) + 1n).toString());
         const key = message.key?.toString("utf8");
         if (key === undefined) return;
+        // A follower that keeps nothing decodes only what a listener wants: the gateway's feed of baton.events
+        // holds about ten events a request, nearly all for requests nobody follows.
+        if (!this.remember && !this.wanted(key)) return;
         // A value that cannot be decoded (a dead letter's raw bytes) is kept as null rather than stalling the watcher.
         const value = await this.codec.decode<T>(message.value).then(
           (decoded) => decoded.value,
           () => null as T,
         );
         const received: ReceivedMessage<T> = toReceived(topic, partition, message, value);
-        for (const listener of this.listeners) listener(received);
+        for (const [listener, wants] of this.listeners) if (wants === undefined || wants === key) listener(received);
         if (!this.remember) return;
         this.seen.set(key, received);
         // Counted by position, so a message delivered again after a consumer restart is not a duplicate.
@@ -99,10 +103,18 @@ export class TopicWatcher<T> {
     await joined;
   }
 
-  /** Tells `listener` of every message from now on, in the order of each partition; returns how to stop. */
-  listen(listener: (message: ReceivedMessage<T>) => void): () => void {
-    this.listeners.add(listener);
+  /**
+   * Tells `listener` of every message from now on (only those with `key`, when given), in the order of each
+   * partition; returns how to stop.
+   */
+  listen(listener: (message: ReceivedMessage<T>) => void, key?: string): () => void {
+    this.listeners.set(listener, key);
     return () => this.listeners.delete(listener);
+  }
+
+  private wanted(key: string): boolean {
+    for (const wants of this.listeners.values()) if (wants === undefined || wants === key) return true;
+    return false;
   }
 
   /** The message for a key, once it arrives; fails with TIMEOUT after `timeoutMs`. */
