@@ -37,7 +37,7 @@ import { percentile, runOpenLoop, type OpenLoopResult } from "./open-loop-load.t
 import { cpuBetween, descendantsOf, sampleCpu, type ProcessGroups } from "./process-cpu.ts";
 
 const usage = `usage: node bench/open-loop-ab.ts --variant NAME=DIR [--variant NAME=DIR …] [--rounds 2]
-  [--rates 50,100,200] [--seconds 10] [--raw-seconds 5] [--flows lookup,support]
+  [--rates 50,100,200] [--seconds 10] [--raw-seconds 5] [--drain-seconds 15] [--flows lookup,support]
   [--stages planner,policy,executor,summarizer] [--stage-env [NAME:]KEY=VALUE …] [--json results.json]
 Each DIR is a checkout of Baton (its stages are started from DIR/cli/main.ts with DIR as working directory); two
 variants may share a DIR and differ in --stage-env (NAME: limits a setting to one variant).`;
@@ -49,6 +49,9 @@ const { values: options } = parseArgs({
     rates: { type: "string", default: "50,100,200" },
     seconds: { type: "string", default: "10" },
     "raw-seconds": { type: "string", default: "5" },
+    // A step ends when every request is answered or this long after its last send; what is still in the pipeline
+    // then would load the next step (and the next variant), so give saturating rates time.
+    "drain-seconds": { type: "string", default: "15" },
     flows: { type: "string", default: "lookup,support" },
     // The gateway is left out by default: the requests here do not pass it, and older checkouts have none.
     stages: { type: "string", default: "planner,policy,executor,summarizer" },
@@ -103,7 +106,7 @@ for (const variant of variants)
   }
 
 /** A lookup's answer may come this long after the step's last send; later ones count as lost. */
-const drainMs = 15_000;
+const drainMs = Number(options["drain-seconds"]) * 1000;
 const toolsDataDir = await mkdtemp(join(tmpdir(), "baton-open-loop-ab-tools-"));
 const stageEnv: Record<string, string> = {
   BATON_LOG_LEVEL: "info",

@@ -170,7 +170,9 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
               Date.now(),
             );
           // Started and retried are told as they happen, not with the call's transaction (which ends with the call):
-          // a follower sees a long call running. A redelivered call may tell it started twice.
+          // a follower sees a long call running. A redelivered call may tell it started twice. The call does not wait
+          // for its STARTED record: both go out at once, and the outcome waits for it, so STARTED is on baton.events
+          // before FINISHED.
           const tell = (event: Event): Promise<void> =>
             producer
               .send([{ topic: eventsTopic, key: call.requestId, value: event, partition: message.partition }])
@@ -189,7 +191,7 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
                   }),
                 )
               : Promise.resolve();
-          const execution = told.then(() =>
+          const called = Promise.resolve().then(() =>
             executeCall(call, {
               tools: measured,
               guard,
@@ -213,6 +215,16 @@ export async function runExecutor(env: Record<string, string | undefined>): Prom
               now: Date.now,
               traceHeaders: injectTraceContext(),
             }),
+          );
+          const execution = called.then(
+            async (messages) => {
+              await told;
+              return messages;
+            },
+            async (error: unknown) => {
+              await told;
+              throw error;
+            },
           );
           inFlight.set(call.idempotencyKey, execution);
           try {
