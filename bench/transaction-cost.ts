@@ -167,7 +167,8 @@ async function step(mode: Mode, rate: number, measureMs: number): Promise<StepRe
       cpuBefore = await sampleCpu(groups);
       clientBefore = process.cpuUsage();
     }
-    const due = Math.floor((elapsed / 1000) * rate);
+    // Message i is due at i / rate seconds: those with i <= elapsed * rate.
+    const due = Math.floor((elapsed / 1000) * rate) + 1;
     for (; sent < due; sent += 1) {
       const partition = sent % partitions;
       queues[partition]?.push({ arrivedAt: started + (sent / rate) * 1000 });

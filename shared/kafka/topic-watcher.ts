@@ -35,13 +35,30 @@ export class TopicWatcher<T> {
    * `keepAll` keeps every message (not only each key's latest), for {@link matching}; `remember: false` keeps
    * nothing (a long-running follower that only tells its {@link listen}ers).
    */
-  constructor(options: { kafka: Kafka; codec: AvroCodec; topic: string; keepAll?: boolean; remember?: boolean }) {
+  constructor(options: {
+    kafka: Kafka;
+    codec: AvroCodec;
+    topic: string;
+    keepAll?: boolean;
+    remember?: boolean;
+    /**
+     * How long the broker may hold a fetch to gather more (up to 64 KiB) before answering: a busy topic then comes
+     * in fewer, fuller fetches, at that much latency. Default 0: every message as soon as it is there.
+     */
+    gatherMs?: number;
+  }) {
     this.kafka = options.kafka;
     this.codec = options.codec;
     this.topic = options.topic;
     this.keepAll = options.keepAll ?? false;
     this.remember = options.remember ?? true;
-    this.consumer = options.kafka.consumer({ groupId: `baton-watcher-${randomUUID()}`, allowAutoTopicCreation: false });
+    this.consumer = options.kafka.consumer({
+      groupId: `baton-watcher-${randomUUID()}`,
+      allowAutoTopicCreation: false,
+      ...(options.gatherMs === undefined || options.gatherMs <= 0
+        ? {}
+        : { minBytes: 65_536, maxWaitTimeInMs: options.gatherMs }),
+    });
   }
 
   /** Starts at the topic's current end: everything written after this resolves is seen. */
