@@ -70,9 +70,9 @@ export class EventFeed {
       codec: options.codec,
       topic: eventsTopic,
       remember: false,
-      // About ten events a request: gathered for up to 20 ms, a follower's events come a little later, and the
+      // About ten events a request: gathered for up to 100 ms, a follower's events come a little later, and the
       // feed's fetches are fewer when the pipeline is busy.
-      gatherMs: 20,
+      gatherMs: 100,
     });
   }
 
