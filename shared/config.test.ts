@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { z } from "zod";
-import { backboneConfigSchema, parseConfig } from "./config.ts";
+import { backboneConfigSchema, parseConfig, parseConfigs } from "./config.ts";
 import { BatonError } from "./errors.ts";
 
 function configError(run: () => unknown): BatonError {
@@ -64,6 +64,19 @@ describe("parseConfig with the backbone schema", () => {
     expect(error.code).toBe("CONFIG_INVALID");
     expect(error.details["keys"]).toEqual(["SCHEMA_REGISTRY_URL"]);
     expect(error.message).toContain("SCHEMA_REGISTRY_URL");
+  });
+
+  it("several schemas at once name every bad key of all of them, a problem they share once", () => {
+    const gateway = backboneConfigSchema.extend({ GATEWAY_PORT: z.coerce.number().int().max(65535).default(8080) });
+    const mcp = backboneConfigSchema.extend({ MCP_WAIT_MS: z.coerce.number().int().positive().default(1000) });
+    const [gatewayConfig, mcpConfig] = parseConfigs([gateway, mcp], { GATEWAY_PORT: "9000", MCP_WAIT_MS: "5" });
+    expect(gatewayConfig.GATEWAY_PORT).toBe(9000);
+    expect(mcpConfig.MCP_WAIT_MS).toBe(5);
+    const error = configError(() =>
+      parseConfigs([gateway, mcp], { GATEWAY_PORT: "99999", MCP_WAIT_MS: "-5", BATON_LOG_LEVEL: "loud" }),
+    );
+    expect([...(error.details["keys"] as string[])].sort()).toEqual(["BATON_LOG_LEVEL", "GATEWAY_PORT", "MCP_WAIT_MS"]);
+    expect(error.message.match(/BATON_LOG_LEVEL/g)).toHaveLength(1);
   });
 
   it("works with any stage's own schema", () => {

@@ -57,17 +57,38 @@ export function parseConfig<Schema extends z.ZodType>(
   schema: Schema,
   env: Record<string, string | undefined>,
 ): z.output<Schema> {
-  const result = schema.safeParse(env);
+  return parseConfigs([schema], env)[0];
+}
+
+/**
+ * Parses the environment against the schemas of a process made of parts with settings of their own (the gateway
+ * and its MCP server), as {@link parseConfig} does one: a failure names every bad key of all of them in one error,
+ * each problem once.
+ */
+export function parseConfigs<const Schemas extends readonly z.ZodType[]>(
+  schemas: Schemas,
+  env: Record<string, string | undefined>,
+): { [Index in keyof Schemas]: z.output<Schemas[Index]> } {
   const keyOf = (issue: z.core.$ZodIssue): string => String(issue.path[0] ?? "(root)");
-  const problems = result.success
-    ? isSecurityConfig(result.data)
-      ? securityConfigProblems(result.data)
-      : []
-    : result.error.issues.map((issue) => ({ key: keyOf(issue), message: issue.message }));
-  if (result.success && problems.length === 0) return result.data;
-  const lines = problems.map((problem) => `${problem.key}: ${problem.message}`);
-  throw new BatonError("CONFIG_INVALID", `invalid configuration:\n  ${lines.join("\n  ")}`, {
-    details: { keys: [...new Set(problems.map((problem) => problem.key))] },
+  const parsed: unknown[] = [];
+  const lines = new Set<string>();
+  const keys = new Set<string>();
+  for (const schema of schemas) {
+    const result = schema.safeParse(env);
+    const problems = result.success
+      ? isSecurityConfig(result.data)
+        ? securityConfigProblems(result.data)
+        : []
+      : result.error.issues.map((issue) => ({ key: keyOf(issue), message: issue.message }));
+    for (const problem of problems) {
+      lines.add(`${problem.key}: ${problem.message}`);
+      keys.add(problem.key);
+    }
+    if (result.success) parsed.push(result.data);
+  }
+  if (lines.size === 0) return parsed as { [Index in keyof Schemas]: z.output<Schemas[Index]> };
+  throw new BatonError("CONFIG_INVALID", `invalid configuration:\n  ${[...lines].join("\n  ")}`, {
+    details: { keys: [...keys] },
   });
 }
 

@@ -1,5 +1,5 @@
 import { checkCredentials, createBackbone, type Backbone } from "../../shared/backbone.ts";
-import { parseConfig } from "../../shared/config.ts";
+import { parseConfigs } from "../../shared/config.ts";
 import { kafkaAccessError } from "../../shared/kafka/client.ts";
 import { EventFeed } from "../../shared/kafka/event-feed.ts";
 import { BatonProducer } from "../../shared/kafka/producer.ts";
@@ -73,8 +73,8 @@ async function startFrontDoors(context: GatewayContext): Promise<FrontDoors> {
  * GATEWAY_HOST:GATEWAY_PORT, and its other front doors. Stateless: run as many as you like, each on its own port.
  */
 export async function runGateway(env: Record<string, string | undefined>): Promise<StageProcess & { url: string }> {
-  const config = parseConfig(gatewayConfigSchema, env);
-  const mcpConfig = parseConfig(mcpConfigSchema, env);
+  // The gateway's settings and its MCP server's, checked together: a bad environment is told in one error.
+  const [config, mcpConfig] = parseConfigs([gatewayConfigSchema, mcpConfigSchema], env);
   const signer =
     config.BATON_PRINCIPAL === undefined || config.BATON_SIGNING_KEY_FILE === undefined
       ? undefined
