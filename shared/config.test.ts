@@ -1,6 +1,13 @@
 import { describe, it, expect } from "vitest";
 import { z } from "zod";
-import { backboneConfigSchema, parseConfig, parseConfigs } from "./config.ts";
+import {
+  backboneConfigSchema,
+  parseConfig,
+  parseConfigs,
+  refineSigningKey,
+  signingKeyShape,
+  workflowsDirKey,
+} from "./config.ts";
 import { BatonError } from "./errors.ts";
 
 function configError(run: () => unknown): BatonError {
@@ -84,5 +91,17 @@ describe("parseConfig with the backbone schema", () => {
     expect(parseConfig(stageSchema, {}).WORKERS).toBe(4);
     expect(parseConfig(stageSchema, { WORKERS: "9" }).WORKERS).toBe(9);
     expect(configError(() => parseConfig(stageSchema, { WORKERS: "-1" })).details["keys"]).toEqual(["WORKERS"]);
+  });
+
+  it("the shared workflow folders and signing key settings: a list of folders, and a principal only with its key", () => {
+    const schema = z.object({ WORKFLOWS_DIR: workflowsDirKey, ...signingKeyShape }).superRefine(refineSigningKey);
+    expect(parseConfig(schema, { WORKFLOWS_DIR: " a, b ,," }).WORKFLOWS_DIR).toEqual(["a", "b"]);
+    expect(parseConfig(schema, { BATON_PRINCIPAL: "p", BATON_SIGNING_KEY_FILE: "k" }).BATON_PRINCIPAL).toBe("p");
+    expect(configError(() => parseConfig(schema, { BATON_PRINCIPAL: "p" })).details["keys"]).toEqual([
+      "BATON_SIGNING_KEY_FILE",
+    ]);
+    expect(configError(() => parseConfig(schema, { BATON_SIGNING_KEY_FILE: "k" })).details["keys"]).toEqual([
+      "BATON_PRINCIPAL",
+    ]);
   });
 });

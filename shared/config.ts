@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { BatonError } from "./errors.ts";
+import { fromRoot } from "./paths.ts";
 import { securityConfigProblems, securityConfigShape, type SecurityConfig } from "./security/security-config.ts";
 
 /**
@@ -95,4 +96,42 @@ export function parseConfigs<const Schemas extends readonly z.ZodType[]>(
 /** Whether a parsed config holds the backbone's security keys (KAFKA_TLS always has a value there). */
 function isSecurityConfig(data: unknown): data is SecurityConfig {
   return typeof data === "object" && data !== null && "KAFKA_TLS" in data;
+}
+
+/**
+ * Folders of workflow files, comma-separated (default: the repository's workflows/), as a list: the planner, the
+ * MCP server and the triggers read the same setting.
+ */
+export const workflowsDirKey = z
+  .string()
+  .min(1)
+  .default(fromRoot("workflows"))
+  .transform((value) =>
+    value
+      .split(",")
+      .map((part) => part.trim())
+      .filter((part) => part.length > 0),
+  );
+
+/** Who a process signs what it writes as: a principal of the policy file and its key (both or neither). */
+export const signingKeyShape = {
+  /** The principal the process signs as (a name in the policy file's principals). */
+  BATON_PRINCIPAL: z.string().min(1).optional(),
+  /** Its Ed25519 private key, as `baton keys create` writes it. */
+  BATON_SIGNING_KEY_FILE: z.string().min(1).optional(),
+};
+
+/** The check {@link signingKeyShape} needs: a principal and its key file are set together. */
+export function refineSigningKey(
+  config: { BATON_PRINCIPAL?: string | undefined; BATON_SIGNING_KEY_FILE?: string | undefined },
+  context: z.RefinementCtx,
+): void {
+  if ((config.BATON_PRINCIPAL === undefined) === (config.BATON_SIGNING_KEY_FILE === undefined)) return;
+  const missing = config.BATON_PRINCIPAL === undefined ? "BATON_PRINCIPAL" : "BATON_SIGNING_KEY_FILE";
+  context.addIssue({
+    code: "custom",
+    path: [missing],
+    message:
+      "BATON_PRINCIPAL and BATON_SIGNING_KEY_FILE are set together (create a key with: baton keys create <name>)",
+  });
 }

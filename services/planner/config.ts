@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { backboneConfigSchema } from "../../shared/config.ts";
+import { backboneConfigSchema, workflowsDirKey } from "../../shared/config.ts";
 import { fromRoot } from "../../shared/paths.ts";
 import { llmConfigSchema, refineLlmConfig } from "../../shared/llm/llm-config.ts";
 
@@ -7,16 +7,7 @@ import { llmConfigSchema, refineLlmConfig } from "../../shared/llm/llm-config.ts
 export const plannerConfigSchema = backboneConfigSchema
   .extend({
     /** Folders of workflow files, comma-separated. */
-    WORKFLOWS_DIR: z
-      .string()
-      .min(1)
-      .default(fromRoot("workflows"))
-      .transform((value) =>
-        value
-          .split(",")
-          .map((part) => part.trim())
-          .filter((part) => part.length > 0),
-      ),
+    WORKFLOWS_DIR: workflowsDirKey,
     /** Tenants are the ones the policy file names. */
     POLICY_FILE: z.string().min(1).default(fromRoot("policies", "default.yaml")),
     PLANNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),

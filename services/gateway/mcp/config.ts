@@ -1,27 +1,15 @@
 import { z } from "zod";
-import { backboneConfigSchema } from "../../../shared/config.ts";
+import { backboneConfigSchema, refineSigningKey, signingKeyShape, workflowsDirKey } from "../../../shared/config.ts";
 import { fromRoot } from "../../../shared/paths.ts";
 
 /** The MCP gateway's environment (for `baton mcp` and the gateway's `/mcp`). */
 export const mcpConfigSchema = backboneConfigSchema
   .extend({
     /** Folders of workflow files, comma-separated: `run_workflow` offers their names. */
-    WORKFLOWS_DIR: z
-      .string()
-      .min(1)
-      .default(fromRoot("workflows"))
-      .transform((value) =>
-        value
-          .split(",")
-          .map((part) => part.trim())
-          .filter((part) => part.length > 0),
-      ),
+    WORKFLOWS_DIR: workflowsDirKey,
     /** The policy file: its tenants, their tools and their gateway tokens. */
     POLICY_FILE: z.string().min(1).default(fromRoot("policies", "default.yaml")),
-    /** The principal the gateway signs requests as, when the policy file declares principals. */
-    BATON_PRINCIPAL: z.string().min(1).optional(),
-    /** Its Ed25519 private key, as `baton keys create` writes it. */
-    BATON_SIGNING_KEY_FILE: z.string().min(1).optional(),
+    ...signingKeyShape,
     /** `baton mcp`'s bearer token, mapped to a tenant by the policy file (instead of `--tenant`). */
     BATON_MCP_TOKEN: z.string().min(1).optional(),
     /**
@@ -30,16 +18,7 @@ export const mcpConfigSchema = backboneConfigSchema
      */
     MCP_WAIT_MS: z.coerce.number().int().positive().max(3_600_000).default(600_000),
   })
-  .superRefine((config, context) => {
-    if ((config.BATON_PRINCIPAL === undefined) !== (config.BATON_SIGNING_KEY_FILE === undefined)) {
-      const missing = config.BATON_PRINCIPAL === undefined ? "BATON_PRINCIPAL" : "BATON_SIGNING_KEY_FILE";
-      context.addIssue({
-        code: "custom",
-        path: [missing],
-        message: "BATON_PRINCIPAL and BATON_SIGNING_KEY_FILE are set together (create a key with: baton keys create)",
-      });
-    }
-  });
+  .superRefine(refineSigningKey);
 
 /** The MCP gateway's parsed settings. */
 export type McpConfig = z.output<typeof mcpConfigSchema>;
